@@ -5,6 +5,16 @@
 //!   env var names, exit codes and the stdout result marker, as typed values.
 //! - [`ipc`]: the `/ipc` directory layout, id validation, atomic writes and a
 //!   directory watcher that wakes on inotify and backs it up with a rescan.
+//! - [`llm`]: provider clients (OpenAI-compatible, Anthropic) that stream.
+//! - [`tool`]: the tool trait, the registry and the tool policy.
+//! - [`envconf`]: configuration from env vars, every problem reported at once.
+//! - [`agent`]: the agent loop, streaming output and the end-of-run outputs.
 
+pub mod agent;
+pub mod envconf;
+/// The exec protocol client: run commands in skill sidecars through `/ipc/tools`.
+pub mod exec;
 pub mod ipc;
+pub mod llm;
+pub mod tool;
 pub mod wire;

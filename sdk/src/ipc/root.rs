@@ -199,9 +199,15 @@ mod tests {
     fn paths_match_the_contract() {
         let r = IpcRoot::default();
         assert_eq!(r.result(), Path::new("/ipc/output/result.json"));
-        assert_eq!(r.exec_request("42"), Path::new("/ipc/tools/exec-request-42.json"));
+        assert_eq!(
+            r.exec_request("42"),
+            Path::new("/ipc/tools/exec-request-42.json")
+        );
         assert_eq!(r.exec_claim("42"), Path::new("/ipc/tools/.claim-42"));
-        assert_eq!(r.subagent_result("b"), Path::new("/ipc/spawn/subagent-result-b.json"));
+        assert_eq!(
+            r.subagent_result("b"),
+            Path::new("/ipc/spawn/subagent-result-b.json")
+        );
         assert_eq!(r.skip_marker(), Path::new("/ipc/control/skip"));
         assert_eq!(r.done(), Path::new("/ipc/done"));
     }

@@ -1,0 +1,241 @@
+//! The runner's paths through a run (contract §1.1): skip marker, fatal
+//! configuration errors, dry run, and the agent loop, each ending with the
+//! outputs of §1.9.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentpod_sdk::agent::{AgentLoop, LoopConfig, LoopError, RunOutputs, StreamWriter};
+use agentpod_sdk::envconf::Env;
+use agentpod_sdk::llm;
+use agentpod_sdk::wire::{AgentResult, Metrics};
+use tracing::{error, info, warn};
+
+use crate::assemble;
+use crate::config::{Config, Mode, early};
+use crate::prompt::system_prompt;
+
+/// Upstream's cut for the task shown in a dry-run answer.
+const DRY_RUN_TASK_CHARS: usize = 300;
+
+/// Runs the agent-runner with the process environment and returns the exit
+/// code. Everything the controller needs ends up in `result.json` and the
+/// stdout marker, whatever happens.
+pub async fn main(env: Env) -> i32 {
+    let started = Instant::now();
+    let (ipc, settle) = early(&env);
+    let outputs = RunOutputs::new(ipc.clone());
+    info!("agent-runner starting");
+
+    // 1. A preRun hook may ask to skip the run.
+    if let Ok(reason) = std::fs::read_to_string(ipc.skip_marker()) {
+        let result = AgentResult::skipped(reason.trim());
+        info!(reason = %result.response, "skip marker found; skipping the run");
+        tokio::time::sleep(settle).await;
+        return finish(&outputs, &result);
+    }
+
+    // 2. Configuration: every bad variable at once, then the fatal path.
+    let config = match Config::from_vars(env) {
+        Ok(c) => c,
+        Err(e) => return fatal(&outputs, &e.to_string()),
+    };
+    match config.mode {
+        Mode::PromptServer => {
+            return fatal(
+                &outputs,
+                "AGENT_MODE=prompt-server is not supported by this agent-runner version yet; set TASK to run a task",
+            );
+        }
+        Mode::Canary => {
+            return fatal(
+                &outputs,
+                "CANARY_MODE=true is not supported by this agent-runner version yet",
+            );
+        }
+        Mode::Task if config.task.is_empty() => {
+            return fatal(
+                &outputs,
+                "no task: set TASK (or write /ipc/input/task.json), or set AGENT_MODE=prompt-server",
+            );
+        }
+        _ => {}
+    }
+
+    // 3. Dry run.
+    if config.mode == Mode::DryRun {
+        tokio::time::sleep(config.settle).await;
+        let result = AgentResult::success(dry_run_response(&config), metrics(started, None, 0));
+        return finish(&outputs, &result);
+    }
+
+    // 4. The agent loop, bounded by RUN_TIMEOUT and ended early by SIGTERM/SIGINT.
+    let result = tokio::select! {
+        r = tokio::time::timeout(config.run_timeout, run_task(&config, started)) => match r {
+            Ok(result) => result,
+            Err(_) => AgentResult::error(
+                format!("run timed out after {} (RUN_TIMEOUT)", human(config.run_timeout)),
+                metrics(started, None, 0),
+            ),
+        },
+        signal = terminated() => {
+            warn!(signal, "terminated; ending the run");
+            AgentResult::error("terminated", metrics(started, None, 0))
+        }
+    };
+    finish(&outputs, &result)
+}
+
+/// Builds the provider, the tools and the loop, and runs the task.
+async fn run_task(config: &Config, started: Instant) -> AgentResult {
+    let provider = match llm::build(&config.provider) {
+        Ok(p) => p,
+        Err(e) => return AgentResult::error(e.to_string(), metrics(started, None, 0)),
+    };
+    let registry = match assemble::registry(config).await {
+        Ok(r) => Arc::new(r),
+        Err(e) => return AgentResult::error(e.to_string(), metrics(started, None, 0)),
+    };
+    info!(
+        provider = provider.system(),
+        model = provider.model(),
+        tools = registry.advertised().len(),
+        "starting agent loop"
+    );
+    let system = system_prompt(config);
+    let agent = AgentLoop::new(
+        provider,
+        registry,
+        LoopConfig {
+            max_iterations: config.max_iterations,
+            max_parallel_tools: config.max_parallel_tools,
+            token_budget: config.token_budget,
+            budget_action: config.budget_action,
+            context: config.context,
+            meta: None,
+            deadline: Some(started + config.run_timeout),
+        },
+    );
+    let mut stream = StreamWriter::new(config.ipc.clone());
+    match agent.run(&system, &config.task, Some(&mut stream)).await {
+        Ok(out) => AgentResult::success(
+            out.response,
+            metrics(started, Some(out.usage), out.tool_calls),
+        ),
+        Err(e) => {
+            let calls = e.tool_calls();
+            let message = match &e {
+                LoopError::Provider { error, .. } => format!(
+                    "LLM request to {} failed: {error}",
+                    config
+                        .provider
+                        .effective_base_url()
+                        .unwrap_or("the model endpoint")
+                ),
+                LoopError::Iterations { .. } => e.to_string(),
+            };
+            AgentResult::error(message, metrics(started, None, calls))
+        }
+    }
+}
+
+fn dry_run_response(config: &Config) -> String {
+    let mut task: String = config.task.chars().take(DRY_RUN_TASK_CHARS).collect();
+    if config.task.chars().count() > DRY_RUN_TASK_CHARS {
+        task.push_str("...");
+    }
+    format!("DRY RUN: [{}] would execute task: {task}", config.instance)
+}
+
+/// Result metrics; token counts only on success, as upstream.
+fn metrics(started: Instant, usage: Option<llm::Usage>, tool_calls: u64) -> Metrics {
+    let usage = usage.unwrap_or_default();
+    Metrics {
+        duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+        input_tokens: i64::try_from(usage.input_tokens).unwrap_or(i64::MAX),
+        output_tokens: i64::try_from(usage.output_tokens).unwrap_or(i64::MAX),
+        tool_calls: i64::try_from(tool_calls).unwrap_or(i64::MAX),
+    }
+}
+
+/// Writes the outputs and returns the exit code.
+fn finish(outputs: &RunOutputs, result: &AgentResult) -> i32 {
+    match &result.status {
+        agentpod_sdk::wire::ResultStatus::Error => error!(error = %result.error, "run failed"),
+        status => info!(?status, "run finished"),
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = outputs.finish(result, &mut stdout) {
+        error!(error = %e, "could not write every output");
+    }
+    let _ = stdout.flush();
+    result.exit_code()
+}
+
+/// The fatal path: error result and `/ipc/done`, no marker, exit 1.
+fn fatal(outputs: &RunOutputs, message: &str) -> i32 {
+    error!(error = message, "fatal");
+    if let Err(e) = outputs.fatal(message) {
+        error!(error = %e, "could not write the error result");
+    }
+    agentpod_sdk::wire::exit::ERROR
+}
+
+/// Resolves when SIGTERM or SIGINT arrives; names the signal.
+async fn terminated() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the run simply cannot be interrupted early.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentpod_sdk::ipc::IpcRoot;
+
+    #[test]
+    fn dry_run_cuts_long_tasks() {
+        let c = Config::from_vars(Env::from_map([
+            ("TASK", "x".repeat(301).as_str()),
+            ("INSTANCE_NAME", "bob"),
+        ]))
+        .unwrap();
+        let r = dry_run_response(&c);
+        assert_eq!(
+            r,
+            format!("DRY RUN: [bob] would execute task: {}...", "x".repeat(300))
+        );
+        assert_eq!(human(Duration::from_secs(600)), "10m");
+        assert_eq!(human(Duration::from_secs(90)), "1m30s");
+    }
+
+    #[test]
+    fn ipc_root_is_used_for_outputs() {
+        let t = tempfile::tempdir().unwrap();
+        let ipc = IpcRoot::new(t.path());
+        ipc.create_dirs().unwrap();
+        let code = fatal(&RunOutputs::new(ipc.clone()), "bad");
+        assert_eq!(code, 1);
+        assert!(ipc.done().exists());
+    }
+}
