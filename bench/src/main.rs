@@ -5,8 +5,15 @@
 //! the command line) and `async fn run(&Opts) -> Result<Section>`; add new
 //! ones to [`BENCHMARKS`] and to the `match` in `main`.
 
+mod bridge_latency;
+mod exec_roundtrip;
 mod machine;
+mod mcp_latency;
+mod memory_search;
 mod report;
+mod runner_child;
+mod runner_compare;
+mod runner_proxy;
 mod stats;
 mod watcher_latency;
 
@@ -16,14 +23,22 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 /// Every benchmark, in the order they run and appear in the results.
-const BENCHMARKS: &[&str] = &[watcher_latency::NAME];
+const BENCHMARKS: &[&str] = &[
+    watcher_latency::NAME,
+    runner_compare::NAME,
+    bridge_latency::NAME,
+    exec_roundtrip::NAME,
+    memory_search::NAME,
+    mcp_latency::NAME,
+];
 
 /// Runs agentpod's benchmarks and reports the figures as Markdown.
 #[derive(Debug, Parser)]
 #[command(name = "agentpod-bench")]
 struct Args {
-    /// Write the results to this file (e.g. bench/RESULTS.md) instead of
-    /// printing them.
+    /// Write the results into this file (e.g. bench/RESULTS.md) instead of
+    /// printing them: the sections of the benchmarks that ran replace their
+    /// old ones, the others are kept.
     #[arg(long, value_name = "PATH")]
     write: Option<PathBuf>,
     /// Run only these benchmarks (repeatable).
@@ -31,6 +46,10 @@ struct Args {
     only: Vec<String>,
     #[command(flatten)]
     watcher: watcher_latency::Opts,
+    #[command(flatten)]
+    runner: runner_compare::Opts,
+    #[command(flatten)]
+    bridge: bridge_latency::Opts,
 }
 
 #[tokio::main]
@@ -54,11 +73,16 @@ async fn main() -> Result<()> {
         let started = std::time::Instant::now();
         let section = match name {
             watcher_latency::NAME => watcher_latency::run(&args.watcher).await,
+            bridge_latency::NAME => bridge_latency::run(&args.bridge).await,
+            runner_compare::NAME => runner_compare::run(&args.runner).await,
+            exec_roundtrip::NAME => exec_roundtrip::run().await,
+            memory_search::NAME => memory_search::run().await,
+            mcp_latency::NAME => mcp_latency::run().await,
             _ => unreachable!("every name in BENCHMARKS has a match arm"),
         }
         .with_context(|| format!("benchmark {name}"))?;
         eprintln!("{name} done in {:.1} s", started.elapsed().as_secs_f64());
-        sections.push(section);
+        sections.push((name, section));
     }
 
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -66,13 +90,24 @@ async fn main() -> Result<()> {
         "cargo run --release -p agentpod-bench -- {}",
         argv.join(" ")
     );
-    let md = report::render(command.trim_end(), &machine, &sections);
+    let fresh: Vec<(&str, String)> = sections
+        .iter()
+        .map(|(name, s)| {
+            (
+                *name,
+                report::render_section(name, command.trim_end(), &machine, s),
+            )
+        })
+        .collect();
     match &args.write {
         Some(path) => {
+            // Merge: only the benchmarks that ran replace their sections.
+            let existing = std::fs::read_to_string(path).ok();
+            let md = report::merge(existing.as_deref(), &fresh, BENCHMARKS);
             std::fs::write(path, &md).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
-        None => print!("{md}"),
+        None => print!("{}", report::merge(None, &fresh, BENCHMARKS)),
     }
     Ok(())
 }

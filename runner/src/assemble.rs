@@ -3,10 +3,16 @@
 //! fetch and schedule tools, then native sidecar tools; the tool policy is
 //! applied by the registry both when advertising and at call time.
 
+use std::sync::Arc;
+
+use agentpod_sdk::exec::ExecClient;
 use agentpod_sdk::tool::{Registry, RegistryError};
 
 use crate::config::Config;
-use crate::tools::{self, BuiltinConfig, FetchConfig, FetchUrlError, Root, Roots};
+use crate::tools::{
+    self, BuiltinConfig, ExecuteCommand, FetchConfig, FetchUrlError, MANIFEST_WAIT, Root, Roots,
+    load_native_tools,
+};
 
 /// Why the tools could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +56,17 @@ pub async fn registry(config: &Config) -> Result<Registry, AssembleError> {
             ..FetchConfig::default()
         },
     };
+    // One exec client (one results watcher) serves every exec-based tool.
+    let exec = ExecClient::new(config.ipc.clone());
+    registry.register(Arc::new(ExecuteCommand::new(exec.clone())))?;
     for tool in tools::builtin_tools(&builtin)? {
         registry.register(tool)?;
+    }
+    if let Some(path) = &config.sidecar_tools_manifest {
+        let native = load_native_tools(path, MANIFEST_WAIT, &exec, |n| registry.contains(n)).await;
+        for tool in native {
+            registry.register(tool)?;
+        }
     }
     Ok(registry)
 }

@@ -199,6 +199,9 @@ async fn terminated() -> &'static str {
 }
 
 fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        return format!("{}ms", d.as_millis());
+    }
     let s = d.as_secs();
     match (s / 3600, s % 3600 / 60, s % 60) {
         (0, 0, s) => format!("{s}s"),
@@ -227,6 +230,7 @@ mod tests {
         );
         assert_eq!(human(Duration::from_secs(600)), "10m");
         assert_eq!(human(Duration::from_secs(90)), "1m30s");
+        assert_eq!(human(Duration::from_millis(500)), "500ms");
     }
 
     #[test]

@@ -383,7 +383,7 @@ async fn a_missing_manifest_gives_no_tools_after_five_seconds() {
     assert!(tools.is_empty());
     assert_eq!(MANIFEST_WAIT, Duration::from_secs(5));
     assert!(
-        took >= Duration::from_secs(5) && took < Duration::from_millis(5600),
+        took >= Duration::from_secs(5) && took < Duration::from_millis(6500),
         "{took:?}"
     );
 }

@@ -521,3 +521,91 @@ async fn help_lists_the_environment() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[tokio::test]
+async fn run_timeout_bounds_the_whole_run() {
+    let mut pod = Pod::new();
+    let llm =
+        ScriptedLlm::start(Script::new().turn(Turn::text("late").with_delay_ms(20_000))).await;
+    pod.model(&llm, Dialect::OpenAi, true)
+        .set("RUN_TIMEOUT", "700ms");
+    let started = Instant::now();
+    pod.run()
+        .await
+        .assert_error("run timed out after 700ms (RUN_TIMEOUT)");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// The calls of one turn run at once: a stand-in sidecar answers only when
+/// it sees all three exec requests waiting together (a sequential loop would
+/// never show more than one), and answers them in reverse order; the model
+/// still gets the results in call order.
+#[tokio::test]
+async fn tool_calls_of_one_turn_overlap_and_return_in_call_order() {
+    let mut pod = Pod::new();
+    let llm = ScriptedLlm::start(
+        Script::new()
+            .turn(
+                Turn::default()
+                    .with_tool_call("c1", "execute_command", json!({"command": "echo one"}))
+                    .with_tool_call("c2", "execute_command", json!({"command": "echo two"}))
+                    .with_tool_call("c3", "execute_command", json!({"command": "echo three"})),
+            )
+            .turn(Turn::text("all three ran").expect(Expect {
+                tool_results: vec![
+                    ("c1", "out:echo one").into(),
+                    ("c2", "out:echo two").into(),
+                    ("c3", "out:echo three").into(),
+                ],
+                ..Expect::default()
+            })),
+    )
+    .await;
+    pod.model(&llm, Dialect::OpenAi, true)
+        .set("TOOLS_ENABLED", "true");
+    if let Ok(n) = std::env::var("OVERLAP_TEST_PARALLEL") {
+        // Lets a developer check that the test fails with sequential calls.
+        pod.set("AGENTPOD_MAX_PARALLEL_TOOLS", &n);
+    }
+
+    let tools = pod.ipc.tools();
+    let responder = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let pending = loop {
+            let mut reqs: Vec<_> = std::fs::read_dir(&tools)
+                .unwrap()
+                .filter_map(|e| {
+                    let name = e.unwrap().file_name().into_string().unwrap();
+                    name.strip_prefix("exec-request-")?
+                        .strip_suffix(".json")
+                        .map(str::to_owned)
+                })
+                .collect();
+            if reqs.len() == 3 {
+                reqs.sort();
+                break reqs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never saw 3 requests waiting at once: calls did not overlap"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        for id in pending.iter().rev() {
+            let path = tools.join(format!("exec-request-{id}.json"));
+            let req: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            let stdout = format!("out:{}", req["command"].as_str().unwrap());
+            let result =
+                json!({"id": id, "exitCode": 0, "stdout": stdout, "stderr": "", "timedOut": false});
+            let tmp = tools.join(format!("exec-result-{id}.json.tmp"));
+            std::fs::write(&tmp, result.to_string()).unwrap();
+            std::fs::rename(&tmp, tools.join(format!("exec-result-{id}.json"))).unwrap();
+        }
+    });
+    let run = pod.run().await;
+    responder.await.unwrap();
+    run.assert_success("all three ran");
+    llm.assert_finished();
+    assert_eq!(run.result().metrics.tool_calls, 3);
+}

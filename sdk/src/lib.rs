@@ -3,6 +3,8 @@
 //!
 //! - [`wire`]: every `/ipc` document, the NATS event envelope and subjects,
 //!   env var names, exit codes and the stdout result marker, as typed values.
+//! - [`exec`]: the exec protocol client: run commands in skill sidecars
+//!   through `/ipc/tools` and render their results.
 //! - [`ipc`]: the `/ipc` directory layout, id validation, atomic writes and a
 //!   directory watcher that wakes on inotify and backs it up with a rescan.
 //! - [`llm`]: provider clients (OpenAI-compatible, Anthropic) that stream.
@@ -12,9 +14,11 @@
 
 pub mod agent;
 pub mod envconf;
-/// The exec protocol client: run commands in skill sidecars through `/ipc/tools`.
 pub mod exec;
 pub mod ipc;
 pub mod llm;
+pub mod memory;
+/// The skill-sidecar kit: an exec-protocol server, typed native tools, and the SkillPack tool rules.
+pub mod skill;
 pub mod tool;
 pub mod wire;

@@ -512,3 +512,42 @@ async fn a_bash_responder_with_mv_works() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[test]
+fn a_client_outlives_the_runtime_that_started_its_watcher() {
+    let ipc = TempIpc::new();
+    let client = ExecClient::new(ipc.root().clone());
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    // A call abandoned while waiting, and then its runtime dropped: the
+    // dispatcher task dies with it, mid-flight.
+    let rt = runtime();
+    let abandoned = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_millis(100),
+            client.run(ExecRequest::shell("", "abandoned"), WAIT),
+        )
+        .await
+    });
+    assert!(abandoned.is_err(), "nobody answers yet");
+    drop(rt);
+    assert!(visible(&ipc.tools()).is_empty(), "the request is removed");
+
+    let _responder = Responder::start(ipc.tools(), Style::TmpThenMv, echo);
+    let rt = runtime();
+    let started = Instant::now();
+    let r = rt
+        .block_on(client.run(ExecRequest::shell("", "later"), Duration::from_secs(3)))
+        .expect("a new watcher answers");
+    assert_eq!(r.stdout, "later");
+    // Not rescued by the last look at the deadline: woken well before.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

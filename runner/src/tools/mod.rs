@@ -5,8 +5,10 @@
 //! Every tool returns the text the model sees; failures start with `Error:`.
 
 pub mod edit_file;
+pub mod execute_command;
 pub mod fetch_url;
 pub mod list_directory;
+pub mod native;
 pub mod paths;
 pub mod read_file;
 pub mod schedule_task;
@@ -15,16 +17,16 @@ pub mod ssrf;
 pub mod write_file;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use agentpod_sdk::ipc::IpcRoot;
 use agentpod_sdk::tool::{Args, Tool};
 use serde_json::Value;
 
 pub use edit_file::EditFile;
+pub use execute_command::ExecuteCommand;
 pub use fetch_url::{FetchConfig, FetchUrl, FetchUrlError};
 pub use list_directory::ListDirectory;
+pub use native::{MANIFEST_WAIT, NativeTool, load_native_tools};
 pub use paths::{PathError, Resolved, Root, Roots};
 pub use read_file::ReadFile;
 pub use schedule_task::ScheduleTask;
@@ -83,34 +85,9 @@ pub(crate) fn int_arg(args: &Args, key: &str) -> Result<Option<i64>, String> {
     }
 }
 
-/// A nanosecond timestamp for IPC file names, strictly increasing within
-/// this process so two tool calls in the same nanosecond (tool calls run
-/// concurrently) never share a file name.
-pub(crate) fn next_nanos_id() -> String {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    let prev = LAST
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-            Some(now.max(last.saturating_add(1)))
-        })
-        // The closure always returns Some, so fetch_update cannot fail.
-        .unwrap_or_else(|v| v);
-    now.max(prev.saturating_add(1)).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nanos_ids_increase() {
-        let a: u64 = next_nanos_id().parse().unwrap();
-        let b: u64 = next_nanos_id().parse().unwrap();
-        assert!(b > a);
-    }
 
     #[test]
     fn int_args_accept_numeric_strings() {
@@ -142,6 +119,3 @@ mod tests {
         );
     }
 }
-
-pub mod execute_command;
-pub mod native;

@@ -10,7 +10,9 @@ use agentpod_sdk::wire::{ScheduleAction, ScheduleRequest};
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{next_nanos_id, str_arg};
+use agentpod_sdk::ipc::next_nanos_id;
+
+use super::str_arg;
 
 /// The `schedule_task` tool.
 #[derive(Debug)]

@@ -12,7 +12,9 @@ use agentpod_sdk::wire::message::CHANNELS;
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::{next_nanos_id, str_arg};
+use agentpod_sdk::ipc::next_nanos_id;
+
+use super::str_arg;
 
 /// The `send_channel_message` tool.
 #[derive(Debug)]

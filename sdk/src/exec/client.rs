@@ -30,16 +30,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::{Notify, oneshot};
 
 use crate::ipc::{
     InvalidFile, IpcRoot, NameFilter, UnsafeId, Watch, WatchError, WatchEvent, WatchMode,
-    WatchOptions, WriteError, WriteStep, validate_id,
+    WatchOptions, WriteError, WriteStep, next_nanos_id, validate_id,
 };
 use crate::wire::{ExecRequest, ExecResult};
 
@@ -108,25 +108,6 @@ impl ExecError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::Timeout { .. })
     }
-}
-
-/// A fresh exec request id: the current Unix time in nanoseconds, in
-/// decimal, as upstream uses. Strictly increasing within the process, so
-/// calls started in the same nanosecond (or under a coarse clock) still get
-/// distinct ids.
-pub fn next_exec_id() -> String {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    let prev = LAST
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-            Some(now.max(last.saturating_add(1)))
-        })
-        // The closure always returns Some, so this is always Ok.
-        .unwrap_or_else(|v| v);
-    now.max(prev.saturating_add(1)).to_string()
 }
 
 /// Runs exec requests through `/ipc/tools` and waits for their results.
@@ -198,7 +179,7 @@ impl ExecClient {
         mut request: ExecRequest,
         wait: Duration,
     ) -> Result<ExecResult, ExecError> {
-        let id = next_exec_id();
+        let id = next_nanos_id();
         validate_id(&id)?;
         request.id.clone_from(&id);
         let ipc = &self.inner.ipc;
@@ -206,10 +187,12 @@ impl ExecClient {
         let res_path = ipc.exec_result(&id);
 
         let mut rx = self.inner.register(&id)?;
+        let abandoned = Arc::new(AtomicBool::new(false));
         let _pending = Pending {
             inner: &self.inner,
             id: &id,
             req_path: &req_path,
+            abandoned: abandoned.clone(),
         };
 
         let (root, path) = (ipc.clone(), req_path.clone());
@@ -219,7 +202,13 @@ impl ExecClient {
             // Upstream creates the directory too; if this fails the write
             // below reports the real error.
             let _ = std::fs::create_dir_all(root.tools());
-            root.write_json_atomic(&path, &request)
+            root.write_json_atomic(&path, &request)?;
+            // The call was dropped while this write ran: its cleanup may
+            // have come before the rename, so remove the request here.
+            if abandoned.load(Ordering::SeqCst) {
+                remove_quietly(&path);
+            }
+            Ok(())
         })
         .await
         .unwrap_or_else(|join| {
@@ -259,6 +248,9 @@ impl ExecClient {
         if result.id != id {
             tracing::warn!(id, result_id = %result.id, "exec result names another id; going by its file name");
         }
+        // Request first: an executor that does not claim requests must
+        // never see the request without its result and run it again.
+        remove_quietly(&req_path);
         remove_quietly(&res_path);
         tracing::debug!(id, exit_code = result.exit_code, "got exec result");
         Ok(result)
@@ -271,10 +263,13 @@ struct Pending<'a> {
     inner: &'a Arc<Inner>,
     id: &'a str,
     req_path: &'a Path,
+    /// Set before the request is removed, for a write still in flight.
+    abandoned: Arc<AtomicBool>,
 }
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
+        self.abandoned.store(true, Ordering::SeqCst);
         remove_quietly(self.req_path);
         let mut st = self.inner.lock();
         st.waiters.remove(self.id);
@@ -340,6 +335,10 @@ impl Inner {
 
 /// Routes results from `watch` to waiters until no call is waiting.
 async fn dispatch(inner: Arc<Inner>, mut watch: Watch<ExecResult>) {
+    let mut running = Dispatching {
+        inner: &inner,
+        clean_exit: false,
+    };
     loop {
         tokio::select! {
             ev = watch.recv() => match ev {
@@ -347,11 +346,6 @@ async fn dispatch(inner: Arc<Inner>, mut watch: Watch<ExecResult>) {
                 Some(WatchEvent::Invalid(f)) => inner.note_invalid(&f),
                 None => {
                     tracing::error!(dir = %watch.dir().display(), "exec result watcher stopped");
-                    let mut st = inner.lock();
-                    // Dropping the senders fails every waiting call now
-                    // rather than at its timeout.
-                    st.waiters.clear();
-                    st.dispatching = false;
                     return;
                 }
             },
@@ -359,9 +353,35 @@ async fn dispatch(inner: Arc<Inner>, mut watch: Watch<ExecResult>) {
         }
         let mut st = inner.lock();
         if st.waiters.is_empty() {
+            // Decided under the lock, so a call registering now either
+            // came before (and is in the map) or sees `dispatching` false
+            // and starts a new watcher.
             st.dispatching = false;
+            running.clean_exit = true;
             return;
         }
+    }
+}
+
+/// Resets the dispatch state if the dispatcher ends any other way than
+/// going idle: its watcher stopped, or its task was dropped (say its
+/// runtime shut down). Without this, `dispatching` would stay true and
+/// later calls would wait for a dispatcher that no longer exists.
+struct Dispatching<'a> {
+    inner: &'a Inner,
+    clean_exit: bool,
+}
+
+impl Drop for Dispatching<'_> {
+    fn drop(&mut self) {
+        if self.clean_exit {
+            return;
+        }
+        let mut st = self.inner.lock();
+        // Dropping the senders fails every waiting call now rather than
+        // at its timeout.
+        st.waiters.clear();
+        st.dispatching = false;
     }
 }
 
@@ -394,7 +414,7 @@ mod tests {
     #[test]
     fn ids_are_decimal_nanos_and_strictly_increasing() {
         let ids: Vec<u64> = (0..10_000)
-            .map(|_| next_exec_id().parse().unwrap())
+            .map(|_| next_nanos_id().parse().unwrap())
             .collect();
         assert!(ids.windows(2).all(|w| w[1] > w[0]));
         // Roughly now (after 2020), not a counter from zero.
@@ -405,7 +425,7 @@ mod tests {
     #[test]
     fn ids_are_unique_across_threads() {
         let handles: Vec<_> = (0..8)
-            .map(|_| std::thread::spawn(|| (0..2_000).map(|_| next_exec_id()).collect::<Vec<_>>()))
+            .map(|_| std::thread::spawn(|| (0..2_000).map(|_| next_nanos_id()).collect::<Vec<_>>()))
             .collect();
         let mut all: Vec<String> = handles
             .into_iter()

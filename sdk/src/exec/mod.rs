@@ -27,7 +27,7 @@
 mod client;
 mod format;
 
-pub use client::{ExecClient, ExecError, next_exec_id};
+pub use client::{ExecClient, ExecError};
 pub use format::{
     MAX_RENDERED_BYTES, NO_OUTPUT, TRUNCATED_NOTICE, format_output, normalize_target,
 };

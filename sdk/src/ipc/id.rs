@@ -6,6 +6,9 @@
 //! IPC root. The rules are the upstream bridge's (contract §2.2), so an id
 //! one side accepts the other accepts too.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use thiserror::Error;
 
 /// The longest safe id, in bytes (a DNS-subdomain-sized name).
@@ -114,6 +117,25 @@ fn base_name(p: &str) -> &str {
         Some(i) => &trimmed[i + 1..],
         None => trimmed,
     }
+}
+
+/// A fresh IPC file id: the current Unix time in nanoseconds, in decimal, as
+/// upstream uses for exec, spawn, message and schedule files. Strictly increasing within the process, so
+/// calls started in the same nanosecond (or under a coarse clock) still get
+/// distinct ids.
+pub fn next_nanos_id() -> String {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let prev = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        // The closure always returns Some, so this is always Ok.
+        .unwrap_or_else(|v| v);
+    now.max(prev.saturating_add(1)).to_string()
 }
 
 #[cfg(test)]

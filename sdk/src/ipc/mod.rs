@@ -17,7 +17,7 @@ pub use atomic::{
     DEFAULT_FILE_MODE, STAGING_DIR, WriteError, WriteOptions, WriteStep, write_atomic,
     write_atomic_with, write_json_atomic,
 };
-pub use id::{MAX_ID_LEN, UnsafeId, UnsafeIdReason, validate_id};
+pub use id::{MAX_ID_LEN, UnsafeId, UnsafeIdReason, next_nanos_id, validate_id};
 pub use root::{DEFAULT_IPC_ROOT, IpcRoot, SUBDIRS};
 pub use watch::{
     DEFAULT_CAPACITY, DEFAULT_INVALID_AFTER, DEFAULT_RESCAN_INTERVAL, Delivered, InvalidFile,

@@ -17,7 +17,7 @@
 mod anthropic;
 mod config;
 mod error;
-mod http;
+pub(crate) mod http;
 mod openai;
 pub mod qwen;
 mod retry;

@@ -1,0 +1,28 @@
+//! `ipc-bridge` binary: config, logs, runtime, then [`ipc_bridge::run`].
+
+use anyhow::Context;
+use ipc_bridge::config::{Config, ConfigError};
+
+fn main() -> anyhow::Result<()> {
+    let cfg = match Config::from_process() {
+        Ok(c) => c,
+        // --help, --version and usage errors: clap prints and picks the code.
+        Err(ConfigError::Flags(e)) => e.exit(),
+        Err(e) => {
+            ipc_bridge::logging::init(false);
+            tracing::error!(error = %e, "invalid configuration");
+            return Err(e).context("ipc-bridge cannot start");
+        }
+    };
+    ipc_bridge::logging::init(cfg.json_logs);
+    // One thread runs everything async: the bridge is I/O bound, and a
+    // single-threaded runtime keeps its footprint small. Watchers have
+    // their own threads.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    rt.block_on(ipc_bridge::run(cfg))
+        .context("ipc-bridge failed")?;
+    Ok(())
+}
