@@ -27,8 +27,7 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## The main job. Until the local Pod runner lands (issue 10) this runs the
-## pieces that exist: see the README.
+## The main job: the demo AgentRun's whole Pod on this machine (`agentpod run`).
 demo: setup
 	@bash scripts/demo.sh
 

@@ -1,53 +1,67 @@
 #!/usr/bin/env bash
-# `make demo`: the main job. Plays one agent run on this machine: the real
-# agent-runner binary against a scripted model (the one stand-in), with the
-# Pod's /ipc, /workspace, /skills and /tmp mapped to a run folder.
-# (The whole Pod, sidecars included, is `agentpod run`: issue 10.)
+# `make demo`: the whole agent Pod on this machine. `agentpod run` renders
+# examples/demo/agentrun.yaml into the same Pod a cluster would get and runs
+# every container as a local process (agent-runner, ipc-bridge, mcp-bridge
+# with a real Python MCP server, a SkillPack sidecar, a memory server, and
+# nats-server as the event bus), printing a live timeline and the result.
+#
+# The model is scripted (examples/demo/conversation.yaml) unless one of
+# OPENAI_API_KEY, ANTHROPIC_API_KEY or MODEL_BASE_URL is set; then the same
+# run uses that real model (MODEL_NAME picks the model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
-say "building agent-runner and the scripted model server"
-cargo build --quiet -p agent-runner -p agentpod-test-support --bins
+say "building agentpod and the Pod's binaries"
+cargo build --quiet -p agentpod-operator -p agent-runner -p ipc-bridge -p mcp-bridge \
+  -p tool-executor -p memory-server -p agentpod-test-support --bins
 
-run=$(mktemp -d "${TMPDIR:-/tmp}/agentpod-demo.XXXXXX")
-mkdir -p "$run"/{ipc,workspace,skills,tmp}
-echo "hello from the workspace" > "$run/workspace/hello.txt"
-cat > "$run/skills/greeter.md" <<'SKILL'
-# Greeter
-Greet people warmly and mention what you found.
-SKILL
+run_dir=$(mktemp -d "${TMPDIR:-/tmp}/agentpod-demo.XXXXXX")
+args=(examples/demo/agentrun.yaml --run-dir "$run_dir")
+llm=""
+cleanup() { if [ -n "$llm" ]; then kill "$llm" 2>/dev/null || true; wait "$llm" 2>/dev/null || true; fi; }
+trap cleanup EXIT
 
-say "starting the scripted model (examples/conversations/hello.yaml)"
-./target/debug/scripted-llm examples/conversations/hello.yaml > "$run/llm.url" 2> "$run/llm.log" &
-llm=$!
-trap 'kill $llm 2>/dev/null || true' EXIT
-for _ in $(seq 200); do [ -s "$run/llm.url" ] && break; sleep 0.05; done
-url=$(head -n1 "$run/llm.url")
-echo "model endpoint: $url"
+if [ -n "${OPENAI_API_KEY:-}" ]; then
+  say "model: REAL — OpenAI ${MODEL_NAME:-gpt-4o-mini} (OPENAI_API_KEY is set)"
+  args+=(--env MODEL_PROVIDER=openai --env "MODEL_NAME=${MODEL_NAME:-gpt-4o-mini}"
+         --env "MODEL_BASE_URL=${MODEL_BASE_URL:-}")
+elif [ -n "${ANTHROPIC_API_KEY:-}" ]; then
+  say "model: REAL — Anthropic ${MODEL_NAME:-claude-sonnet-4-5} (ANTHROPIC_API_KEY is set)"
+  args+=(--env MODEL_PROVIDER=anthropic --env "MODEL_NAME=${MODEL_NAME:-claude-sonnet-4-5}"
+         --env "MODEL_BASE_URL=${MODEL_BASE_URL:-}")
+elif [ -n "${MODEL_BASE_URL:-}" ]; then
+  say "model: REAL — OpenAI-compatible endpoint $MODEL_BASE_URL (${MODEL_NAME:-default model})"
+  args+=(--env MODEL_PROVIDER=openai --env "MODEL_BASE_URL=$MODEL_BASE_URL"
+         --env "MODEL_NAME=${MODEL_NAME:-default}" --env "API_KEY=${API_KEY:-none}")
+else
+  say "model: SCRIPTED — a stand-in that replays examples/demo/conversation.yaml"
+  echo "(set OPENAI_API_KEY, ANTHROPIC_API_KEY or MODEL_BASE_URL to use a real model)" >&2
+  ./target/debug/scripted-llm examples/demo/conversation.yaml \
+    > "$run_dir/llm.url" 2> "$run_dir/llm.log" &
+  llm=$!
+  for _ in $(seq 200); do [ -s "$run_dir/llm.url" ] && break; sleep 0.05; done
+  url=$(head -n1 "$run_dir/llm.url")
+  args+=(--env "MODEL_BASE_URL=$url" --env API_KEY=scripted)
+fi
 
-say "running agent-runner (run folder: $run)"
+say "agentpod run ${args[*]}"
 set +e
-env -i PATH="$PATH" \
-  TASK="What is in the workspace? Greet me." \
-  MODEL_PROVIDER=openai MODEL_NAME=demo-model MODEL_BASE_URL="$url" API_KEY=demo \
-  TOOLS_ENABLED=true INSTANCE_NAME=demo-agent AGENT_RUN_ID=demo-run-1 \
-  AGENTPOD_IPC_ROOT="$run/ipc" AGENTPOD_WORKSPACE_ROOT="$run/workspace" \
-  AGENTPOD_SKILLS_ROOT="$run/skills" AGENTPOD_TMP_ROOT="$run/tmp" AGENTPOD_SETTLE=0s \
-  ./target/debug/agent-runner > "$run/agent.stdout" 2> "$run/agent.stderr"
+./target/debug/agentpod run "${args[@]}"
 code=$?
 set -e
 
-say "agent log (stderr)"
-cat "$run/agent.stderr"
-say "stdout: the result marker the controller reads"
-cat "$run/agent.stdout"
-say "/ipc after the run"
-(cd "$run/ipc" && find . -type f | sort)
-say "/ipc/output/result.json"
-cat "$run/ipc/output/result.json"; echo
-say "streamed chunks"
-for f in $(ls "$run"/ipc/output/stream-*.json | sort -V); do cat "$f"; echo; done
+say "what the run left behind ($run_dir)"
+echo "/workspace/notes.md:" >&2
+sed 's/^/  /' "$run_dir/workspace/notes.md" >&2 2>/dev/null || echo "  (none)" >&2
+echo "/ipc/messages:" >&2
+for f in "$run_dir"/ipc/messages/*.json; do [ -e "$f" ] && { printf '  '; cat "$f"; echo; } >&2; done
+echo "container logs: $run_dir/logs/" >&2
+if [ -n "$llm" ]; then
+  kill -INT "$llm" 2>/dev/null || true
+  wait "$llm" 2>/dev/null || true
+  llm=""
+fi
 say "exit code: $code"
 exit "$code"

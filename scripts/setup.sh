@@ -24,3 +24,4 @@ fi
 
 log "ready: NATS_SERVER_BIN=$PWD/$venv/bin/nats-server"
 bash scripts/setup-mcp.sh
+bash scripts/setup-k8s.sh

@@ -15,13 +15,12 @@
 //!   this is the bridge's path up to the store (its own ack follows on the
 //!   same server pass).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentpod_sdk::ipc::IpcRoot;
 use agentpod_test_support::NatsServer;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use futures::StreamExt;
 
 use crate::report::Section;
@@ -42,45 +41,6 @@ pub struct Opts {
     /// Events in each throughput run.
     #[arg(long = "bridge-burst", default_value_t = 20_000)]
     pub burst: usize,
-}
-
-/// The ipc-bridge binary next to this one.
-fn bridge_bin() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let p = exe
-        .parent()
-        .context("executable has no directory")?
-        .join("ipc-bridge");
-    if !p.is_file() {
-        bail!(
-            "{} not found: build it first with `cargo build --release -p ipc-bridge`",
-            p.display()
-        );
-    }
-    Ok(p)
-}
-
-/// A fresh IPC root on tmpfs when there is one.
-fn fresh_root() -> Result<(tempfile::TempDir, IpcRoot)> {
-    let shm = Path::new("/dev/shm");
-    let t = if shm.is_dir() {
-        tempfile::tempdir_in(shm)?
-    } else {
-        tempfile::tempdir()?
-    };
-    let root = IpcRoot::new(t.path().join("ipc"));
-    root.create_dirs()?;
-    std::fs::create_dir_all(root.staging_dir())?;
-    Ok((t, root))
-}
-
-fn stage(root: &IpcRoot, i: usize) -> Result<(PathBuf, PathBuf)> {
-    let tmp = root.staging_dir().join(format!("{i}.tmp"));
-    std::fs::write(
-        &tmp,
-        format!(r#"{{"channel":"bench","text":"message {i}"}}"#),
-    )?;
-    Ok((tmp, root.outbound_message(&format!("{i:08}"))))
 }
 
 /// Resident set size and its peak, KiB, from `/proc/<pid>/status`.
@@ -141,7 +101,7 @@ async fn bare(
 
 /// Runs the series and renders the section.
 pub async fn run(o: &Opts) -> Result<Section> {
-    let bin = bridge_bin()?;
+    let bin = crate::fixtures::sibling_bin("ipc-bridge")?;
     let nats = tokio::task::spawn_blocking(NatsServer::start).await?;
     let client = async_nats::connect(nats.url()).await?;
     let js = async_nats::jetstream::new(client.clone());
@@ -156,7 +116,7 @@ pub async fn run(o: &Opts) -> Result<Section> {
 
     let (bare_lat, bare_rate) = bare(&js, o.events, o.burst).await?;
 
-    let (_t, root) = fresh_root()?;
+    let (_t, root) = crate::fixtures::fresh_root()?;
     let mut sub = client.subscribe("sympozium.channel.message.send").await?;
     client.flush().await?;
     let child = Command::new(&bin)
@@ -174,7 +134,7 @@ pub async fn run(o: &Opts) -> Result<Section> {
     let pid = proc.0.id();
 
     // Ready once a first file comes through.
-    let (tmp, target) = stage(&root, 0)?;
+    let (tmp, target) = crate::fixtures::stage_message(&root, 0, &format!("{:08}", 0))?;
     std::fs::rename(&tmp, &target)?;
     tokio::time::timeout(Duration::from_secs(20), sub.next())
         .await
@@ -185,7 +145,7 @@ pub async fn run(o: &Opts) -> Result<Section> {
 
     let mut lat = Vec::with_capacity(o.events);
     for i in 1..=WARMUP + o.events {
-        let (tmp, target) = stage(&root, i)?;
+        let (tmp, target) = crate::fixtures::stage_message(&root, i, &format!("{:08}", i))?;
         let t0 = Instant::now();
         std::fs::rename(&tmp, &target)?;
         tokio::time::timeout(Duration::from_secs(10), sub.next())
@@ -201,7 +161,7 @@ pub async fn run(o: &Opts) -> Result<Section> {
     // and count deliveries.
     let base = WARMUP + o.events + 1;
     let staged: Vec<(PathBuf, PathBuf)> = (base..base + o.burst)
-        .map(|i| stage(&root, i))
+        .map(|i| crate::fixtures::stage_message(&root, i, &format!("{:08}", i)))
         .collect::<Result<_>>()?;
     let t0 = Instant::now();
     let writer = std::thread::spawn(move || -> std::io::Result<()> {

@@ -12,7 +12,7 @@
 //!   waits a random fraction of the interval first (not timed), so requests
 //!   land at a random phase of the scan cycle, as the agent's do.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -59,19 +59,7 @@ fn executor_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
-fn fresh_root() -> Result<(tempfile::TempDir, IpcRoot)> {
-    let shm = std::path::Path::new("/dev/shm");
-    let t = if shm.is_dir() {
-        tempfile::tempdir_in(shm)?
-    } else {
-        tempfile::tempdir()?
-    };
-    let root = IpcRoot::new(t.path().join("ipc"));
-    root.create_dirs()?;
-    Ok((t, root))
-}
-
-fn start(bin: &PathBuf, root: &IpcRoot, poll: bool) -> Result<Child> {
+fn start(bin: &Path, root: &IpcRoot, poll: bool) -> Result<Child> {
     let mut c = Command::new(bin);
     c.env("AGENTPOD_IPC_ROOT", root.path())
         .env("RUST_LOG", "warn")
@@ -95,8 +83,8 @@ fn jitter() -> f64 {
     x as f64 / (1u64 << 53) as f64
 }
 
-async fn series(bin: &PathBuf, poll: bool, calls: usize) -> Result<Vec<Duration>> {
-    let (_t, root) = fresh_root()?;
+async fn series(bin: &Path, poll: bool, calls: usize) -> Result<Vec<Duration>> {
+    let (_t, root) = crate::fixtures::fresh_root()?;
     let mut child = start(bin, &root, poll)?;
     let client = ExecClient::new(root.clone());
     let req = || {
@@ -104,8 +92,9 @@ async fn series(bin: &PathBuf, poll: bool, calls: usize) -> Result<Vec<Duration>
         r.work_dir = "/".into();
         r
     };
+    let warmup = if poll { 2 } else { WARMUP };
     let mut samples = Vec::with_capacity(calls);
-    for i in 0..WARMUP.min(if poll { 2 } else { WARMUP }) + calls {
+    for i in 0..warmup + calls {
         if poll {
             tokio::time::sleep(POLL_INTERVAL.mul_f64(jitter())).await;
         }
@@ -115,7 +104,7 @@ async fn series(bin: &PathBuf, poll: bool, calls: usize) -> Result<Vec<Duration>
         if r.exit_code != 0 {
             bail!("`true` exited {}: {}", r.exit_code, r.stderr);
         }
-        if i >= WARMUP.min(if poll { 2 } else { WARMUP }) {
+        if i >= warmup {
             samples.push(dt);
         }
     }

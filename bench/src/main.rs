@@ -7,6 +7,7 @@
 
 mod bridge_latency;
 mod exec_roundtrip;
+mod fixtures;
 mod machine;
 mod mcp_latency;
 mod memory_search;

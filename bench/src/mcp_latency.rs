@@ -16,7 +16,6 @@
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -78,13 +77,6 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
 async fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + limit;
     while !ok() {
@@ -99,7 +91,7 @@ async fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -
 /// Runs the benchmark.
 pub async fn run() -> Result<Section> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let root = workspace_root();
+    let root = crate::fixtures::repo_root();
     let everything = root.join("node_modules/.bin/mcp-server-everything");
     let python = root.join(".venv/bin/python");
     let bridge_bin = std::env::current_exe()?.with_file_name("mcp-bridge");

@@ -100,18 +100,10 @@ struct Setup {
     workspace: tempfile::TempDir,
 }
 
-/// The workspace root (this crate's parent directory).
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
 impl Setup {
     fn new(o: &Opts) -> Result<Self> {
         ensure!(o.turns >= 1, "--runner-turns must be at least 1");
-        let root = repo_root();
+        let root = crate::fixtures::repo_root();
         // The release binaries sit next to this one (target/release).
         let exe = std::env::current_exe().context("locate agentpod-bench")?;
         let bin_dir = exe.parent().context("binary has no directory")?;

@@ -10,11 +10,11 @@
 //!   returns the decoded JSON in a tokio task;
 //! - the agentpod watcher in poll-only mode at a stated interval.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use agentpod_sdk::ipc::{IpcRoot, WatchEvent, WatchOptions};
+use agentpod_sdk::ipc::{WatchEvent, WatchOptions};
 use anyhow::{Context, Result, bail};
 use notify::event::{ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -43,33 +43,9 @@ pub struct Opts {
     pub poll_interval_ms: u64,
 }
 
-/// A fresh IPC root on tmpfs when there is one.
-fn fresh_root() -> Result<(tempfile::TempDir, IpcRoot)> {
-    let shm = Path::new("/dev/shm");
-    let t = if shm.is_dir() {
-        tempfile::tempdir_in(shm)?
-    } else {
-        tempfile::tempdir()?
-    };
-    let root = IpcRoot::new(t.path().join("ipc"));
-    root.create_dirs()?;
-    std::fs::create_dir_all(root.staging_dir())?;
-    Ok((t, root))
-}
-
-/// Writes file `i` into the staging directory and returns (temp, target).
-fn stage(root: &IpcRoot, i: usize) -> Result<(PathBuf, PathBuf)> {
-    let tmp = root.staging_dir().join(format!("{i}.tmp"));
-    std::fs::write(
-        &tmp,
-        format!(r#"{{"channel":"bench","text":"message {i}"}}"#),
-    )?;
-    Ok((tmp, root.outbound_message(&i.to_string())))
-}
-
 /// Raw inotify through the notify crate: rename → event handler.
 fn raw_notify(n: usize) -> Result<Vec<Duration>> {
-    let (_t, root) = fresh_root()?;
+    let (_t, root) = crate::fixtures::fresh_root()?;
     let (tx, rx) = std_mpsc::channel::<(Instant, PathBuf)>();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res
@@ -87,7 +63,7 @@ fn raw_notify(n: usize) -> Result<Vec<Duration>> {
     w.watch(&root.messages(), RecursiveMode::NonRecursive)?;
     let mut samples = Vec::with_capacity(n);
     for i in 0..WARMUP + n {
-        let (tmp, target) = stage(&root, i)?;
+        let (tmp, target) = crate::fixtures::stage_message(&root, i, &i.to_string())?;
         let t0 = Instant::now();
         std::fs::rename(&tmp, &target)?;
         let seen = loop {
@@ -107,7 +83,7 @@ fn raw_notify(n: usize) -> Result<Vec<Duration>> {
 
 /// The agentpod watcher: rename → `Watch::recv` returns the decoded file.
 async fn watcher(n: usize, poll_interval: Option<Duration>) -> Result<Vec<Duration>> {
-    let (_t, root) = fresh_root()?;
+    let (_t, root) = crate::fixtures::fresh_root()?;
     let mut opts = WatchOptions::new(root.messages());
     if let Some(every) = poll_interval {
         opts = opts.poll_only().rescan_interval(every);
@@ -130,7 +106,7 @@ async fn watcher(n: usize, poll_interval: Option<Duration>) -> Result<Vec<Durati
             // a whole interval.
             tokio::time::sleep(every.mul_f64(rng.unit())).await;
         }
-        let (tmp, target) = stage(&root, i)?;
+        let (tmp, target) = crate::fixtures::stage_message(&root, i, &i.to_string())?;
         let t0 = Instant::now();
         std::fs::rename(&tmp, &target)?;
         let ev = tokio::time::timeout(Duration::from_secs(10), w.recv())

@@ -24,6 +24,10 @@ Configuration is the environment (a drop-in for Sympozium's agent-runner):
   TOOL_POLICY_ALLOW, TOOL_POLICY_DENY   comma lists
   SIDECAR_TOOLS_MANIFEST_PATH           native SkillPack tools
   DRY_RUN                  true: report what would run
+  AGENT_MODE=prompt-server, ENABLE_PROMPT_SERVICE, USE_CONTEXT   sidecar-driven prompting
+  SYMPOZIUM_OTEL_ENABLED, SYMPOZIUM_OTEL_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_ENDPOINT),
+  SYMPOZIUM_OTEL_SERVICE_NAME (or OTEL_SERVICE_NAME), TRACEPARENT   OTLP/HTTP telemetry
+  DETAILED_LOG_PATH, DETAILED_LOG_MAX_SIZE   JSONL detailed log
   CONTEXT_TOOL_RESULT_MAX_BYTES, CONTEXT_HISTORY_BUDGET_BYTES, ...
 agentpod additions:
   AGENTPOD_IPC_ROOT, AGENTPOD_WORKSPACE_ROOT, AGENTPOD_SKILLS_ROOT, AGENTPOD_TMP_ROOT
@@ -41,16 +45,20 @@ pub fn parse() {
 }
 
 /// Logs to stderr (stdout carries the result marker); `LOG_FORMAT=json` for
-/// JSON lines, `RUST_LOG` for the filter (default `info`).
+/// JSON lines, `RUST_LOG` for the filter (default `info`). With telemetry on
+/// (`SYMPOZIUM_OTEL_ENABLED=true` and an endpoint), spans also go to the
+/// OpenTelemetry layer, whose filter is independent of `RUST_LOG`.
 pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    use tracing_subscriber::prelude::*;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json")) {
-        builder.json().init();
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json().with_filter(filter).boxed()
     } else {
-        builder.init();
-    }
+        fmt.with_filter(filter).boxed()
+    };
+    let otel = crate::telemetry::start_from_env().map(|t| t.layer().with_filter(LevelFilter::INFO));
+    tracing_subscriber::registry().with(fmt).with(otel).init();
 }

@@ -27,6 +27,9 @@ pub mod ext {
     pub const SKILLS_ROOT: &str = "AGENTPOD_SKILLS_ROOT";
     /// Where `/tmp` is (default `/tmp`).
     pub const TMP_ROOT: &str = "AGENTPOD_TMP_ROOT";
+    /// Where the legacy memory ConfigMap is mounted (default `/memory`);
+    /// `MEMORY.md` there is prepended to the task with `MEMORY_ENABLED`.
+    pub const MEMORY_ROOT: &str = "AGENTPOD_MEMORY_ROOT";
     /// How many tool calls of one turn run at once (default 8).
     pub const MAX_PARALLEL_TOOLS: &str = "AGENTPOD_MAX_PARALLEL_TOOLS";
     /// `false` asks the model for plain JSON answers instead of SSE.
@@ -35,6 +38,9 @@ pub mod ext {
     /// their result, so an upstream ipc-bridge has its watches set (default
     /// `3s`, as upstream; our bridge does not need it).
     pub const SETTLE: &str = "AGENTPOD_SETTLE";
+    /// How long to wait for `/ipc/tools/mcp-tools.json` (default `5s`, as
+    /// upstream; `0s` skips MCP tools unless the manifest is already there).
+    pub const MCP_MANIFEST_WAIT: &str = "AGENTPOD_MCP_MANIFEST_WAIT";
 }
 
 /// What the runner was asked to do.
@@ -59,6 +65,8 @@ pub struct Roots {
     pub skills: PathBuf,
     /// `/tmp`.
     pub tmp: PathBuf,
+    /// `/memory`: the legacy memory ConfigMap (`<agent>-memory`).
+    pub memory: PathBuf,
 }
 
 /// The whole runner configuration.
@@ -110,6 +118,25 @@ pub struct Config {
     pub debug: bool,
     /// `AGENTPOD_SETTLE`.
     pub settle: Duration,
+    /// `ENABLE_PROMPT_SERVICE`: answer `/ipc/prompts` next to the task.
+    pub enable_prompt_service: bool,
+    /// `USE_CONTEXT` (default true): prompts share one conversation.
+    pub use_context: bool,
+    /// `SYMPOZIUM_OTEL_*`, `OTEL_*`, `TRACEPARENT`.
+    pub telemetry: agentpod_sdk::telemetry::TelemetryConfig,
+    /// `DETAILED_LOG_PATH` / `DETAILED_LOG_MAX_SIZE`.
+    pub detailed_log: Option<crate::detailed_log::DetailedLogConfig>,
+    /// Memory, workflow memory and the legacy marker (`MEMORY_*`,
+    /// `WORKFLOW_*`).
+    pub memory: crate::tools::memory::MemoryConfig,
+    /// `ENSEMBLE_NAME` (needed by `delegate_to_persona`).
+    pub ensemble: String,
+    /// `SUBAGENTS_ENABLED`.
+    pub subagents_enabled: bool,
+    /// `SUBAGENTS_MAX_CHILDREN` (default 3).
+    pub subagents_max_children: u32,
+    /// `AGENTPOD_MCP_MANIFEST_WAIT`.
+    pub mcp_manifest_wait: Duration,
 }
 
 /// Where the run was triggered from.
@@ -152,6 +179,7 @@ impl Config {
             workspace: env.string_or(ext::WORKSPACE_ROOT, "/workspace").into(),
             skills: env.string_or(ext::SKILLS_ROOT, "/skills").into(),
             tmp: env.string_or(ext::TMP_ROOT, "/tmp").into(),
+            memory: env.string_or(ext::MEMORY_ROOT, "/memory").into(),
         };
 
         let mut task = env.string(var::TASK).unwrap_or_default();
@@ -178,7 +206,19 @@ impl Config {
             Mode::Task
         };
 
-        let provider = provider_config(&mut env);
+        let mut provider = provider_config(&mut env);
+        if mode == Mode::PromptServer && provider.api_key.is_none() {
+            // Prompt-server mode also takes LLM_API_KEY and the mounted file.
+            let key = env.secret(&[var::LLM_API_KEY]).or_else(|| {
+                std::fs::read_to_string(var::API_KEY_FILE)
+                    .ok()
+                    .map(|k| k.trim().to_owned())
+                    .filter(|k| !k.is_empty())
+            });
+            if let Some(key) = key {
+                provider = provider.with_api_key(key);
+            }
+        }
         let local = is_local_provider(&provider.provider);
         let run_timeout = env
             .duration(var::RUN_TIMEOUT)
@@ -284,6 +324,27 @@ impl Config {
             relationships,
             debug: env.flag(var_common::DEBUG, false),
             settle: env.duration(ext::SETTLE).unwrap_or(Duration::from_secs(3)),
+            enable_prompt_service: env.flag(var::ENABLE_PROMPT_SERVICE, false),
+            // Upstream: `true` or `1` (default true); anything else is false.
+            use_context: env
+                .string(var::USE_CONTEXT)
+                .is_none_or(|v| matches!(v.trim(), "true" | "1")),
+            telemetry: agentpod_sdk::telemetry::TelemetryConfig::from_env(
+                &mut env,
+                var::DEFAULT_SERVICE_NAME,
+            ),
+            detailed_log: detailed_log_config(&mut env),
+            memory: crate::tools::memory::MemoryConfig::from_env(&mut env),
+            ensemble: env.string(var::ENSEMBLE_NAME).unwrap_or_default(),
+            subagents_enabled: env.flag(var::SUBAGENTS_ENABLED, false),
+            subagents_max_children: env
+                .parse::<u32>(var::SUBAGENTS_MAX_CHILDREN, "a positive integer", |n| {
+                    *n > 0
+                })
+                .unwrap_or(var::DEFAULT_SUBAGENTS_MAX_CHILDREN),
+            mcp_manifest_wait: env
+                .duration(ext::MCP_MANIFEST_WAIT)
+                .unwrap_or(Duration::from_secs(5)),
             provider,
             ipc,
         };
@@ -322,6 +383,24 @@ fn provider_config(env: &mut Env) -> ProviderConfig {
     }
     p.stream = env.flag(ext::LLM_STREAM, true);
     p
+}
+
+/// `DETAILED_LOG_PATH` and `DETAILED_LOG_MAX_SIZE` (`<n>m`/`<n>g`, default
+/// 50 MiB).
+fn detailed_log_config(env: &mut Env) -> Option<crate::detailed_log::DetailedLogConfig> {
+    use crate::detailed_log::{DEFAULT_MAX_SIZE, parse_max_size};
+    let max_size = match env.string(var::DETAILED_LOG_MAX_SIZE) {
+        None => DEFAULT_MAX_SIZE,
+        Some(raw) => parse_max_size(&raw).unwrap_or_else(|| {
+            env.invalid(var::DETAILED_LOG_MAX_SIZE, &raw, "a size such as 50m or 1g");
+            DEFAULT_MAX_SIZE
+        }),
+    };
+    let dir = env.string(var::DETAILED_LOG_PATH)?;
+    Some(crate::detailed_log::DetailedLogConfig {
+        dir: dir.into(),
+        max_size,
+    })
 }
 
 /// Upstream's dead-but-kept fallback: `task` of `/ipc/input/task.json`.

@@ -10,8 +10,32 @@ use crate::config::Config;
 /// Separator between skill files.
 const SKILL_SEPARATOR: &str = "\n\n---\n\n";
 
+/// What the run learned at start-up that the prompt mentions: the loaded
+/// MCP and native tools, and the auto-retrieved memory.
+#[derive(Debug, Clone, Default)]
+pub struct PromptExtras {
+    /// MCP tools: name and server.
+    pub mcp: Vec<(String, String)>,
+    /// Native sidecar tools: name and description.
+    pub native: Vec<(String, String)>,
+    /// `MEMORY_SERVER_URL` is set (memory tools are offered).
+    pub memory: bool,
+    /// The agent's own memories relevant to the task.
+    pub memory_context: String,
+    /// Workflow memory is configured; `Some(true)` when read-only.
+    pub workflow_read_only: Option<bool>,
+    /// Shared workflow memories relevant to the task.
+    pub workflow_context: String,
+}
+
 /// Builds the system prompt for `config`.
 pub fn system_prompt(config: &Config) -> String {
+    system_prompt_with(config, &PromptExtras::default())
+}
+
+/// Builds the system prompt for `config` with the start-up `extras`
+/// (sections 6 to 8 of contract §1.3).
+pub fn system_prompt_with(config: &Config, extras: &PromptExtras) -> String {
     let mut p = config.system_prompt.clone();
 
     let skills = read_skills(&config.roots.skills);
@@ -75,7 +99,85 @@ pub fn system_prompt(config: &Config) -> String {
             }
         }
     }
+    push_tool_sections(&mut p, extras);
+    push_memory_sections(&mut p, config, extras);
     p
+}
+
+/// `## Specialized MCP Tools` and `## Native Sidecar Tools`.
+fn push_tool_sections(p: &mut String, extras: &PromptExtras) {
+    if !extras.mcp.is_empty() {
+        p.push_str("\n\n## Specialized MCP Tools\n\n");
+        p.push_str(&format!(
+            "You have {} tools from MCP servers (their descriptions end in [MCP: <server>]). \
+             Prefer them over generic commands for what they cover: check the inputs each \
+             expects, call them, and base your answer on what they return.\n",
+            extras.mcp.len()
+        ));
+        // Grouped by the prefix before the first `_` (the server's tools prefix).
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (name, _) in &extras.mcp {
+            let prefix = name.split('_').next().unwrap_or(name);
+            match groups.iter_mut().find(|(g, _)| *g == prefix) {
+                Some((_, names)) => names.push(name),
+                None => groups.push((prefix, vec![name])),
+            }
+        }
+        for (prefix, names) in groups {
+            p.push_str(&format!("- {prefix}: {}\n", names.join(", ")));
+        }
+    }
+    if !extras.native.is_empty() {
+        p.push_str("\n\n## Native Sidecar Tools\n\n");
+        p.push_str("These tools run in skill sidecars of this Pod:\n");
+        for (name, description) in &extras.native {
+            p.push_str(&format!("- {name}: {description}\n"));
+        }
+    }
+}
+
+/// `## Persistent Memory` (or the legacy marker instruction) and the shared
+/// workflow memory sections.
+fn push_memory_sections(p: &mut String, config: &Config, extras: &PromptExtras) {
+    if extras.memory {
+        p.push_str("\n\n## Persistent Memory\n\n");
+        p.push_str(
+            "You have a memory that outlives this run. Use memory_search before starting \
+             work that earlier runs may have done, memory_store to keep facts, decisions and \
+             findings worth knowing next time (short, self-contained, tagged), and memory_list \
+             to see what is there.",
+        );
+        if !extras.memory_context.is_empty() {
+            p.push_str("\n\n## Relevant Past Context (auto-retrieved)\n\n");
+            p.push_str(&extras.memory_context);
+        }
+    } else if config.memory.legacy_enabled {
+        p.push_str("\n\n## Memory\n\n");
+        p.push_str(&format!(
+            "To remember something for future runs, end your answer with a block \
+             {start}\n<everything worth keeping, as Markdown>\n{end}\n\
+             It replaces your whole memory file, so include what you still want from before.",
+            start = agentpod_sdk::wire::marker::MEMORY_START,
+            end = agentpod_sdk::wire::marker::MEMORY_END,
+        ));
+    }
+    if let Some(read_only) = extras.workflow_read_only {
+        if !extras.workflow_context.is_empty() {
+            p.push_str("\n\n## Team Knowledge (Shared Workflow Memory)\n\n");
+            p.push_str(&extras.workflow_context);
+        }
+        p.push_str("\n\n## Shared Workflow Memory\n\n");
+        p.push_str(
+            "Your ensemble shares a workflow memory. Use workflow_memory_search and \
+             workflow_memory_list to build on what teammates found.",
+        );
+        if !read_only {
+            p.push_str(
+                " Use workflow_memory_store to share findings the team needs, with evidence \
+                 (a tool result outranks an opinion).",
+            );
+        }
+    }
 }
 
 const TOOL_USAGE: &str = "\n\n## Tool Usage\n\n\
@@ -149,6 +251,41 @@ mod tests {
         assert!(p.contains("slack channel (chatId: C1, threadId: T9)"));
         assert!(p.contains("- rev (Reviewer)"));
         assert!(p.contains("You supervise the work of:\n- jr"));
+    }
+
+    #[test]
+    fn tool_and_memory_sections_follow_in_order() {
+        let c = Config::from_vars(Env::from_map([
+            ("TASK", "t"),
+            ("AGENTPOD_SKILLS_ROOT", "/nonexistent"),
+        ]))
+        .unwrap();
+        let extras = PromptExtras {
+            mcp: vec![
+                ("gh_list".into(), "github".into()),
+                ("gh_get".into(), "github".into()),
+                ("echo_echo".into(), "py".into()),
+            ],
+            native: vec![("lint".into(), "Lints.".into())],
+            memory: true,
+            memory_context: "**Memory #1** (x)\nold\n".into(),
+            workflow_read_only: Some(true),
+            workflow_context: "**Memory #9**\nteam\n".into(),
+        };
+        let p = system_prompt_with(&c, &extras);
+        let order = [
+            "## Specialized MCP Tools",
+            "## Native Sidecar Tools",
+            "## Persistent Memory",
+            "## Relevant Past Context (auto-retrieved)",
+            "## Team Knowledge (Shared Workflow Memory)",
+            "## Shared Workflow Memory\n",
+        ];
+        let pos: Vec<_> = order.iter().map(|h| p.find(h).unwrap()).collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{p}");
+        assert!(p.contains("You have 3 tools"));
+        assert!(p.contains("- gh: gh_list, gh_get\n- echo: echo_echo"));
+        assert!(!p.contains("workflow_memory_store"), "read-only: {p}");
     }
 
     #[test]

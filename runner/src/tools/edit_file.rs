@@ -14,6 +14,7 @@ use agentpod_sdk::tool::{Args, Tool, ToolContext};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use super::events::ToolEvents;
 use super::paths::{Resolved, Roots, io_reason};
 use super::str_arg;
 
@@ -25,6 +26,7 @@ pub const MAX_DIFF_LINES: usize = 20;
 pub struct EditFile {
     roots: Roots,
     spec: ToolSpec,
+    events: ToolEvents,
 }
 
 impl EditFile {
@@ -60,7 +62,17 @@ impl EditFile {
                 "required": ["path", "edits"]
             }),
         };
-        Self { roots, spec }
+        Self {
+            roots,
+            spec,
+            events: ToolEvents::default(),
+        }
+    }
+
+    /// Reports each call as an `edit_file` event (detailed log).
+    pub fn with_events(mut self, events: ToolEvents) -> Self {
+        self.events = events;
+        self
     }
 }
 
@@ -70,13 +82,28 @@ impl Tool for EditFile {
         &self.spec
     }
 
-    async fn call(&self, args: Args, _ctx: &ToolContext) -> String {
+    async fn call(&self, args: Args, ctx: &ToolContext) -> String {
         let roots = self.roots.clone();
-        tokio::task::spawn_blocking(move || {
-            edit(&roots, &args).unwrap_or_else(|e| format!("Error: {e}"))
-        })
-        .await
-        .unwrap_or_else(|e| format!("Error: edit_file failed: {e}"))
+        let path = str_arg(&args, "path").unwrap_or_default().to_owned();
+        let edits = args
+            .get("edits")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let outcome = tokio::task::spawn_blocking(move || edit(&roots, &args))
+            .await
+            .unwrap_or_else(|e| Err(format!("edit_file failed: {e}")));
+        self.events.emit("edit_file", || {
+            let (changes, error) = match &outcome {
+                Ok((_, n)) => (*n, String::new()),
+                Err(e) => (0, e.clone()),
+            };
+            json!({"call_id": ctx.call_id, "path": path, "edits": edits,
+                   "changes": changes, "success": outcome.is_ok(), "error": error})
+        });
+        match outcome {
+            Ok((text, _)) => text,
+            Err(e) => format!("Error: {e}"),
+        }
     }
 }
 
@@ -96,7 +123,9 @@ struct Change {
     new: String,
 }
 
-fn edit(roots: &Roots, args: &Args) -> Result<String, String> {
+/// Applies the call; `Ok` is the diff for the model and the number of
+/// replacements made.
+fn edit(roots: &Roots, args: &Args) -> Result<(String, usize), String> {
     let raw = str_arg(args, "path").unwrap_or_default();
     let edits = parse_edits(args.get("edits"))?;
     let Resolved { host, visible } = roots
@@ -121,7 +150,7 @@ fn edit(roots: &Roots, args: &Args) -> Result<String, String> {
         format!("cannot write {shown}: {reason}")
     })?;
     tracing::debug!(path = %shown, changes = changes.len(), "edited file");
-    Ok(render(&shown, &changes))
+    Ok((render(&shown, &changes), changes.len()))
 }
 
 fn parse_edits(v: Option<&Value>) -> Result<Vec<Edit>, String> {

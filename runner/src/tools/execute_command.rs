@@ -17,6 +17,8 @@ use agentpod_sdk::wire::exec::{DEFAULT_TIMEOUT_SECS, DEFAULT_WORK_DIR, MAX_TIMEO
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use super::events::{ToolEvents, millis};
+
 /// The tool's name.
 pub const NAME: &str = "execute_command";
 
@@ -33,6 +35,7 @@ pub const WAIT_MARGIN: Duration = Duration::from_secs(10);
 pub struct ExecuteCommand {
     exec: ExecClient,
     spec: ToolSpec,
+    events: ToolEvents,
 }
 
 impl ExecuteCommand {
@@ -68,7 +71,17 @@ impl ExecuteCommand {
                 "required": ["command"]
             }),
         };
-        Self { exec, spec }
+        Self {
+            exec,
+            spec,
+            events: ToolEvents::default(),
+        }
+    }
+
+    /// Reports each request as an `exec_request` event (detailed log).
+    pub fn with_events(mut self, events: ToolEvents) -> Self {
+        self.events = events;
+        self
     }
 }
 
@@ -124,18 +137,47 @@ pub(crate) fn wait_for(timeout_secs: u32, deadline: Option<Instant>) -> Duration
 }
 
 /// Sends `req` with the call's trace context, waits `wait`, renders the
-/// result; shared with the native sidecar tools.
+/// result; shared with the native sidecar tools. With `events` attached,
+/// records one `exec_request` event once the request is settled.
 pub(crate) async fn dispatch(
     exec: &ExecClient,
     mut req: ExecRequest,
     wait: Duration,
     ctx: &ToolContext,
     label: &str,
+    events: &ToolEvents,
 ) -> String {
     req.meta = ctx.meta.clone().filter(|m| !m.is_empty());
     let target = req.target.clone();
+    // Only what the event needs survives the move into the client.
+    let logged = events.is_enabled().then(|| {
+        json!({
+            "tool": label, "call_id": ctx.call_id, "command": req.command,
+            "argv": req.argv, "work_dir": req.work_dir, "timeout": req.timeout,
+            "target": req.target,
+        })
+    });
     let started = Instant::now();
-    match exec.run(req, wait).await {
+    let outcome = exec.run(req, wait).await;
+    if let Some(Value::Object(mut fields)) = logged {
+        let (id, status, extra) = match &outcome {
+            Ok(r) => (
+                r.id.clone(),
+                "answered",
+                json!({"exit_code": r.exit_code, "timed_out": r.timed_out}),
+            ),
+            Err(ExecError::Timeout { id, .. }) => (id.clone(), "timeout", json!({})),
+            Err(e) => (String::new(), "error", json!({"error": e.to_string()})),
+        };
+        fields.insert("id".into(), Value::String(id));
+        fields.insert("status".into(), status.into());
+        fields.insert("duration_ms".into(), millis(started.elapsed()).into());
+        if let Value::Object(extra) = extra {
+            fields.extend(extra);
+        }
+        events.emit("exec_request", || Value::Object(fields));
+    }
+    match outcome {
         Ok(result) => {
             tracing::info!(
                 tool = label, target, id = %result.id, exit_code = result.exit_code,
@@ -178,7 +220,7 @@ impl Tool for ExecuteCommand {
             Err(text) => return text,
         };
         let wait = wait_for(req.timeout, ctx.deadline);
-        dispatch(&self.exec, req, wait, ctx, NAME).await
+        dispatch(&self.exec, req, wait, ctx, NAME, &self.events).await
     }
 }
 

@@ -4,16 +4,22 @@
 //! [`BuiltinConfig`], in upstream's registration order (contract §1.6).
 //! Every tool returns the text the model sees; failures start with `Error:`.
 
+pub mod delegate;
 pub mod edit_file;
+pub mod events;
 pub mod execute_command;
 pub mod fetch_url;
 pub mod list_directory;
+pub mod mcp;
+pub mod memory;
 pub mod native;
 pub mod paths;
 pub mod read_file;
 pub mod schedule_task;
 pub mod send_channel_message;
 pub mod ssrf;
+pub mod subagents;
+pub mod workflow_memory;
 pub mod write_file;
 
 use std::sync::Arc;
@@ -22,15 +28,21 @@ use agentpod_sdk::ipc::IpcRoot;
 use agentpod_sdk::tool::{Args, Tool};
 use serde_json::Value;
 
+pub use delegate::DelegateToPersona;
 pub use edit_file::EditFile;
+pub use events::ToolEvents;
 pub use execute_command::ExecuteCommand;
 pub use fetch_url::{FetchConfig, FetchUrl, FetchUrlError};
 pub use list_directory::ListDirectory;
-pub use native::{MANIFEST_WAIT, NativeTool, load_native_tools};
+pub use mcp::{McpTool, load_mcp_tools};
+pub use memory::{MemoryConfig, memory_tools};
+pub use native::{MANIFEST_WAIT, NativeTool, load_native_tools, load_native_tools_with_events};
 pub use paths::{PathError, Resolved, Root, Roots};
 pub use read_file::ReadFile;
 pub use schedule_task::ScheduleTask;
 pub use send_channel_message::SendChannelMessage;
+pub use subagents::SpawnSubagents;
+pub use workflow_memory::{Workflow, WorkflowConfig, workflow_memory_tools};
 pub use write_file::WriteFile;
 
 /// What the built-in tools of this module need to know.
@@ -42,6 +54,8 @@ pub struct BuiltinConfig {
     pub ipc: IpcRoot,
     /// `fetch_url` settings, including the SSRF guard.
     pub fetch: FetchConfig,
+    /// Where `edit_file` reports its `edit_file` events (detailed log).
+    pub events: ToolEvents,
 }
 
 /// Builds the built-in tools of this module, in upstream's registration
@@ -55,7 +69,7 @@ pub fn builtin_tools(cfg: &BuiltinConfig) -> Result<Vec<Arc<dyn Tool>>, FetchUrl
         Arc::new(SendChannelMessage::new(cfg.ipc.clone())),
         Arc::new(FetchUrl::new(cfg.fetch.clone())?),
         Arc::new(WriteFile::new(cfg.roots.clone())),
-        Arc::new(EditFile::new(cfg.roots.clone())),
+        Arc::new(EditFile::new(cfg.roots.clone()).with_events(cfg.events.clone())),
         Arc::new(ScheduleTask::new(cfg.ipc.clone())),
     ])
 }

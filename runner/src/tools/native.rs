@@ -16,6 +16,7 @@
 //! a `;` in a value stays part of one argument. In `stdin` input mode the
 //! other arguments go to the program's stdin as one JSON object.
 
+use agentpod_sdk::skill::is_reserved_tool_name;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +30,7 @@ use agentpod_sdk::wire::{ExecRequest, InputMode, SidecarTool};
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::events::ToolEvents;
 use super::execute_command::{dispatch, wait_for};
 
 /// How long the runner waits for the manifest to appear (upstream: 5 s).
@@ -37,39 +39,13 @@ pub const MANIFEST_WAIT: Duration = Duration::from_secs(5);
 /// How often the manifest path is looked at while waiting.
 pub const MANIFEST_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-/// Names a native tool may not take: every built-in (including
-/// `edit_file`, which upstream's runner forgets but its webhook rejects)
-/// and the memory tools, which are registered after native tools and would
-/// otherwise be shadowed. Names starting with `workflow_memory_` are
-/// reserved too.
-pub const RESERVED_NAMES: [&str; 13] = [
-    "execute_command",
-    "read_file",
-    "list_directory",
-    "send_channel_message",
-    "fetch_url",
-    "write_file",
-    "edit_file",
-    "schedule_task",
-    "delegate_to_persona",
-    "spawn_subagents",
-    "memory_search",
-    "memory_store",
-    "memory_list",
-];
-
-/// Whether a native tool of this name would collide with a built-in or
-/// memory tool.
-pub fn is_reserved(name: &str) -> bool {
-    RESERVED_NAMES.contains(&name) || name.starts_with("workflow_memory_")
-}
-
 /// One native sidecar tool.
 #[derive(Debug, Clone)]
 pub struct NativeTool {
     entry: SidecarTool,
     exec: ExecClient,
     spec: ToolSpec,
+    events: ToolEvents,
 }
 
 impl NativeTool {
@@ -90,7 +66,18 @@ impl NativeTool {
             description: entry.description.clone(),
             parameters,
         };
-        Self { entry, exec, spec }
+        Self {
+            entry,
+            exec,
+            spec,
+            events: ToolEvents::default(),
+        }
+    }
+
+    /// Reports each call as an `exec_request` event (detailed log).
+    pub fn with_events(mut self, events: ToolEvents) -> Self {
+        self.events = events;
+        self
     }
 
     /// The manifest entry this tool runs.
@@ -108,7 +95,7 @@ impl Tool for NativeTool {
     async fn call(&self, args: Args, ctx: &ToolContext) -> String {
         let req = build_request(&self.entry, &args);
         let wait = wait_for(NATIVE_TOOL_TIMEOUT_SECS, ctx.deadline);
-        dispatch(&self.exec, req, wait, ctx, &self.entry.name).await
+        dispatch(&self.exec, req, wait, ctx, &self.entry.name, &self.events).await
     }
 }
 
@@ -254,13 +241,14 @@ pub async fn read_manifest(path: &Path, wait: Duration) -> Option<Vec<SidecarToo
 }
 
 /// Turns manifest entries into tools, in manifest order, skipping (with a
-/// warning) names that are [reserved](is_reserved), already `taken` (say by
+/// warning) names that are [reserved](is_reserved_tool_name), already `taken` (say by
 /// MCP tools), repeated within the manifest, not valid tool names
 /// (`[A-Za-z0-9_-]`, 1 to 64 bytes, which every provider accepts), or
-/// entries with no program (`exec` empty).
+/// entries with no program (`exec` empty). Each tool reports to `events`.
 pub fn native_tools(
     entries: Vec<SidecarTool>,
     exec: &ExecClient,
+    events: &ToolEvents,
     taken: impl Fn(&str) -> bool,
 ) -> Vec<Arc<dyn Tool>> {
     let mut names = std::collections::HashSet::new();
@@ -269,7 +257,7 @@ pub fn native_tools(
         let name = entry.name.as_str();
         let skip = if !valid_name(name) {
             Some("not a valid tool name")
-        } else if is_reserved(name) {
+        } else if is_reserved_tool_name(name) {
             Some("collides with a built-in or memory tool")
         } else if taken(name) {
             Some("collides with an already registered tool")
@@ -289,7 +277,9 @@ pub fn native_tools(
             subcommand = %entry.subcommand, "registered sidecar tool"
         );
         names.insert(entry.name.clone());
-        tools.push(Arc::new(NativeTool::new(entry, exec.clone())));
+        tools.push(Arc::new(
+            NativeTool::new(entry, exec.clone()).with_events(events.clone()),
+        ));
     }
     tools
 }
@@ -310,8 +300,20 @@ pub async fn load_native_tools(
     exec: &ExecClient,
     taken: impl Fn(&str) -> bool,
 ) -> Vec<Arc<dyn Tool>> {
+    load_native_tools_with_events(path, wait, exec, &ToolEvents::default(), taken).await
+}
+
+/// [`load_native_tools`] whose tools report `exec_request` events to
+/// `events`.
+pub async fn load_native_tools_with_events(
+    path: &Path,
+    wait: Duration,
+    exec: &ExecClient,
+    events: &ToolEvents,
+    taken: impl Fn(&str) -> bool,
+) -> Vec<Arc<dyn Tool>> {
     match read_manifest(path, wait).await {
-        Some(entries) => native_tools(entries, exec, taken),
+        Some(entries) => native_tools(entries, exec, events, taken),
         None => Vec::new(),
     }
 }
@@ -461,9 +463,9 @@ mod tests {
             "workflow_memory_store",
             "workflow_memory_anything",
         ] {
-            assert!(is_reserved(n), "{n}");
+            assert!(is_reserved_tool_name(n), "{n}");
         }
-        assert!(!is_reserved("kubectl_get"));
+        assert!(!is_reserved_tool_name("kubectl_get"));
         let entries = [
             "ok",
             "edit_file",
@@ -480,9 +482,12 @@ mod tests {
             entry(json!({"name": n, "exec": exec}))
         })
         .collect();
-        let tools = native_tools(entries, &ExecClient::new(Default::default()), |n| {
-            n.starts_with("mcp_")
-        });
+        let tools = native_tools(
+            entries,
+            &ExecClient::new(Default::default()),
+            &ToolEvents::default(),
+            |n| n.starts_with("mcp_"),
+        );
         let names: Vec<_> = tools.iter().map(|t| t.spec().name.clone()).collect();
         assert_eq!(names, ["ok", "dup"]);
     }

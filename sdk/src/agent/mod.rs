@@ -7,10 +7,12 @@
 //! [`Registry`].
 
 mod context;
+mod observer;
 mod outputs;
 mod stream;
 
 pub use context::ContextPolicy;
+pub use observer::LoopObserver;
 pub use outputs::{RunOutputs, fatal_result};
 pub use stream::StreamWriter;
 
@@ -18,11 +20,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use tracing::field::Empty;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::llm::{ChatRequest, Message, Provider, ProviderError, StreamEvent, ToolResult, Usage};
+use crate::telemetry;
 use crate::tool::{Registry, ToolContext, is_error_result};
 use crate::wire::Meta;
+
+/// How much of the task the run span shows (`task.summary`).
+const TASK_SUMMARY_CHARS: usize = 200;
 
 /// The terminal-turn text when the model ends with an empty answer after
 /// earlier turns had text (upstream's wording).
@@ -53,7 +60,9 @@ pub struct LoopConfig {
     pub budget_action: BudgetAction,
     /// Clamping and elision of tool results.
     pub context: ContextPolicy,
-    /// Trace context handed to tools.
+    /// The remote parent of the run (e.g. `TRACEPARENT`). With telemetry on
+    /// it parents the `sympozium.agent.run` span and tools get the current
+    /// span's context instead; with telemetry off tools get this as is.
     pub meta: Option<Meta>,
     /// The run's deadline, handed to tools that wait.
     pub deadline: Option<Instant>,
@@ -123,6 +132,9 @@ pub struct AgentLoop {
     provider: Arc<dyn Provider>,
     tools: Arc<Registry>,
     config: LoopConfig,
+    instance: String,
+    namespace: String,
+    observer: Option<Arc<dyn LoopObserver>>,
 }
 
 impl std::fmt::Debug for AgentLoop {
@@ -143,17 +155,77 @@ impl AgentLoop {
             provider,
             tools,
             config,
+            instance: String::new(),
+            namespace: String::new(),
+            observer: None,
         }
     }
 
+    /// Names the agent instance and namespace on the run span
+    /// (`instance`, `tenant.namespace`).
+    pub fn with_identity(mut self, instance: &str, namespace: &str) -> Self {
+        self.instance = instance.to_owned();
+        self.namespace = namespace.to_owned();
+        self
+    }
+
+    /// Reports requests, answers and tool calls to `observer` (the runner's
+    /// detailed log).
+    pub fn with_observer(mut self, observer: Arc<dyn LoopObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Runs `task` under `system` to the final answer. Streaming output goes
-    /// to `stream` when given.
+    /// to `stream` when given. The run is one `sympozium.agent.run` span.
     pub async fn run(
+        &self,
+        system: &str,
+        task: &str,
+        stream: Option<&mut StreamWriter>,
+    ) -> Result<LoopOutcome, LoopError> {
+        let summary: String = task.chars().take(TASK_SUMMARY_CHARS).collect();
+        let span = info_span!(
+            "sympozium.agent.run",
+            instance = %self.instance,
+            tenant.namespace = %self.namespace,
+            model = self.provider.model(),
+            task.summary = %summary,
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+            gen_ai.tool.call.count = Empty,
+            otel.status_code = Empty,
+        );
+        if let Some(parent) = &self.config.meta {
+            telemetry::set_parent(&span, parent);
+        }
+        let result = self
+            .run_rounds(system, task, stream)
+            .instrument(span.clone())
+            .await;
+        match &result {
+            Ok(out) => {
+                span.record("gen_ai.usage.input_tokens", out.usage.input_tokens);
+                span.record("gen_ai.usage.output_tokens", out.usage.output_tokens);
+                span.record("gen_ai.tool.call.count", out.tool_calls);
+            }
+            Err(e) => {
+                span.record("gen_ai.tool.call.count", e.tool_calls());
+                span.record("otel.status_code", "error");
+            }
+        }
+        result
+    }
+
+    async fn run_rounds(
         &self,
         system: &str,
         task: &str,
         mut stream: Option<&mut StreamWriter>,
     ) -> Result<LoopOutcome, LoopError> {
+        if let Some(o) = &self.observer {
+            o.on_start(telemetry::current_meta().as_ref());
+        }
         let tools = self.tools.advertised();
         let mut history = vec![Message::User {
             content: task.to_owned(),
@@ -173,18 +245,35 @@ impl AgentLoop {
                 tools: &tools,
                 response_format: None,
             };
-            let span = info_span!("gen_ai.chat", gen_ai.system = self.provider.system(), round);
+            let span = chat_span(self.provider.as_ref(), round);
             let mut sink = |ev: StreamEvent| {
                 if let Some(s) = stream.as_deref_mut() {
                     s.on_event(ev);
                 }
             };
-            let turn = self
+            if let Some(o) = &self.observer {
+                o.on_request(round, &request);
+            }
+            let started = Instant::now();
+            let turn = match self
                 .provider
                 .chat(&request, &mut sink)
-                .instrument(span)
+                .instrument(span.clone())
                 .await
-                .map_err(|error| LoopError::Provider { error, tool_calls })?;
+            {
+                Ok(turn) => turn,
+                Err(error) => {
+                    span.record("otel.status_code", "error");
+                    if let Some(o) = &self.observer {
+                        o.on_error(round, &error);
+                    }
+                    return Err(LoopError::Provider { error, tool_calls });
+                }
+            };
+            record_turn(&span, self.provider.model(), &turn);
+            if let Some(o) = &self.observer {
+                o.on_response(round, &turn, started.elapsed());
+            }
             if let Some(s) = stream.as_deref_mut() {
                 s.flush();
             }
@@ -260,6 +349,9 @@ impl AgentLoop {
             let elided = self.config.context.elide(&mut history);
             if elided > 0 {
                 info!(elided, "elided earlier tool results to reclaim context");
+                if let Some(o) = &self.observer {
+                    o.on_elision(elided);
+                }
             }
         }
         Err(LoopError::Iterations { max, tool_calls })
@@ -270,18 +362,49 @@ impl AgentLoop {
         let parallel = self.config.max_parallel_tools.max(1);
         futures::stream::iter(calls)
             .map(|call| {
-                let ctx = ToolContext {
-                    call_id: call.id.clone(),
-                    meta: self.config.meta.clone(),
-                    deadline: self.config.deadline,
-                };
-                let span = info_span!("gen_ai.execute_tool", gen_ai.tool.name = %call.name, gen_ai.tool.call.id = %call.id);
+                let span = info_span!(
+                    "gen_ai.execute_tool",
+                    gen_ai.tool.name = %call.name,
+                    gen_ai.tool.call.id = %call.id,
+                    duration_ms = Empty,
+                    otel.status_code = Empty,
+                );
+                let tool_span = span.clone();
                 async move {
+                    if let Some(o) = &self.observer {
+                        o.on_tool_call(call);
+                    }
                     let started = Instant::now();
-                    let text = self.tools.dispatch(call, &ctx).await;
+                    let text = if call.name == EXEC_TOOL {
+                        // Upstream's child span for the sidecar round trip;
+                        // the sidecar parents its own spans on it.
+                        let exec = info_span!(
+                            "sympozium.skill.exec",
+                            skill.name = "command-executor",
+                            sidecar.container = "tool-executor",
+                            rbac.scope = "namespace",
+                            duration_ms = Empty,
+                        );
+                        let text = self.dispatch(call).instrument(exec.clone()).await;
+                        let took = started.elapsed();
+                        exec.record("duration_ms", millis(took));
+                        telemetry::record_skill("command-executor", took);
+                        text
+                    } else {
+                        self.dispatch(call).await
+                    };
                     let text = self.config.context.clamp(&call.name, text);
-                    let is_error = is_error_result(&text);
-                    info!(duration_ms = millis(started.elapsed()), is_error, "tool call finished");
+                    let took = started.elapsed();
+                    let is_error = is_error_result(&text) || text.starts_with("MCP Error:");
+                    tool_span.record("duration_ms", millis(took));
+                    if is_error {
+                        tool_span.record("otel.status_code", "error");
+                    }
+                    telemetry::record_tool(&call.name, is_error);
+                    info!(duration_ms = millis(took), is_error, "tool call finished");
+                    if let Some(o) = &self.observer {
+                        o.on_tool_result(call, &text, is_error, took);
+                    }
                     ToolResult {
                         call_id: call.id.clone(),
                         name: call.name.clone(),
@@ -295,6 +418,46 @@ impl AgentLoop {
             .collect()
             .await
     }
+
+    /// Dispatches one call with the trace context of the current span
+    /// (telemetry on), else the static one of [`LoopConfig::meta`].
+    async fn dispatch(&self, call: &crate::llm::ToolCall) -> String {
+        let ctx = ToolContext {
+            call_id: call.id.clone(),
+            meta: telemetry::current_meta().or_else(|| self.config.meta.clone()),
+            deadline: self.config.deadline,
+        };
+        self.tools.dispatch(call, &ctx).await
+    }
+}
+
+/// The tool whose calls go to a skill sidecar (upstream's `sympozium.skill.exec`).
+const EXEC_TOOL: &str = "execute_command";
+
+/// One `gen_ai.chat` span; usage and finish reasons are recorded after the turn.
+fn chat_span(provider: &dyn Provider, round: u32) -> tracing::Span {
+    info_span!(
+        "gen_ai.chat",
+        gen_ai.system = provider.system(),
+        gen_ai.request.model = provider.model(),
+        round,
+        gen_ai.usage.input_tokens = Empty,
+        gen_ai.usage.cached_input_tokens = Empty,
+        gen_ai.usage.output_tokens = Empty,
+        gen_ai.response.finish_reasons = Empty,
+        otel.status_code = Empty,
+    )
+}
+
+fn record_turn(span: &tracing::Span, model: &str, turn: &crate::llm::ChatResponse) {
+    let u = turn.usage;
+    span.record("gen_ai.usage.input_tokens", u.input_tokens);
+    span.record("gen_ai.usage.cached_input_tokens", u.cached_input_tokens);
+    span.record("gen_ai.usage.output_tokens", u.output_tokens);
+    if let Some(reason) = &turn.finish_reason {
+        span.record("gen_ai.response.finish_reasons", reason.as_str());
+    }
+    telemetry::record_tokens(model, u.input_tokens, u.output_tokens);
 }
 
 fn millis(d: Duration) -> u64 {

@@ -74,6 +74,7 @@ pub struct MemoryClient {
     max_retries: u32,
     first_backoff: Duration,
     max_response_bytes: usize,
+    propagate_trace: bool,
 }
 
 impl MemoryClient {
@@ -105,6 +106,7 @@ impl MemoryClient {
             max_retries: 3,
             first_backoff: Duration::from_millis(500),
             max_response_bytes: 64 * 1024,
+            propagate_trace: true,
         })
     }
 
@@ -125,6 +127,15 @@ impl MemoryClient {
     /// The most of an answer that is read; a longer answer is an error.
     pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
         self.max_response_bytes = limit;
+        self
+    }
+
+    /// Whether each request carries a W3C `traceparent` header with the
+    /// trace context of the caller's current span (contract §1.12, as
+    /// upstream's `otelhttp` transport). On by default; without telemetry
+    /// there is no context and no header.
+    pub fn with_trace_propagation(mut self, on: bool) -> Self {
+        self.propagate_trace = on;
         self
     }
 
@@ -288,9 +299,18 @@ impl MemoryClient {
         body: Option<Vec<u8>>,
         bearer: Option<&str>,
     ) -> Result<(StatusCode, Vec<u8>), MemoryError> {
+        // The caller's span, read before the first await.
+        let traceparent = self
+            .propagate_trace
+            .then(crate::telemetry::current_meta)
+            .flatten()
+            .and_then(|m| reqwest::header::HeaderValue::try_from(m.traceparent).ok());
         let mut attempt = 0u32;
         loop {
             let mut req = self.http.request(method.clone(), url.clone());
+            if let Some(tp) = &traceparent {
+                req = req.header("traceparent", tp.clone());
+            }
             if let Some(b) = &body {
                 req = req
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -394,4 +414,97 @@ fn decode_answer<T: DeserializeOwned>(
         });
     }
     Ok(answer.content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TracerProvider as _;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::mpsc;
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// A one-route HTTP server answering `{"success":true,"content":[]}`
+    /// and sending each request's head (request line and headers) back.
+    async fn recording_server() -> (String, mpsc::UnboundedReceiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut head = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    head.extend_from_slice(&chunk[..n]);
+                }
+                let _ = tx.send(String::from_utf8_lossy(&head).to_ascii_lowercase());
+                let body = r#"{"success":true,"content":[]}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                sock.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        (url, rx)
+    }
+
+    fn traceparent_of(head: &str) -> Option<&str> {
+        head.lines()
+            .find_map(|l| l.strip_prefix("traceparent:"))
+            .map(str::trim)
+    }
+
+    #[tokio::test]
+    async fn traceparent_is_sent_inside_a_span_with_telemetry_on() {
+        let (url, mut heads) = recording_server().await;
+        let client = MemoryClient::new(&url).unwrap();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        // Current-thread runtime: the subscriber covers the whole test.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let span = tracing::info_span!("gen_ai.execute_tool");
+        let meta = crate::telemetry::meta_of(&span).expect("span has a context");
+        client
+            .list(&ListQuery::default())
+            .instrument(span)
+            .await
+            .unwrap();
+        let head = heads.recv().await.unwrap();
+        assert!(head.starts_with("get /list"), "{head}");
+        assert_eq!(traceparent_of(&head), Some(meta.traceparent.as_str()));
+        assert!(meta.traceparent.starts_with("00-") && meta.traceparent.ends_with("-01"));
+
+        // Opted out per client: no header even inside the span.
+        let quiet = client.clone().with_trace_propagation(false);
+        let span = tracing::info_span!("quiet");
+        quiet
+            .list(&ListQuery::default())
+            .instrument(span)
+            .await
+            .unwrap();
+        assert_eq!(traceparent_of(&heads.recv().await.unwrap()), None);
+    }
+
+    #[tokio::test]
+    async fn no_traceparent_without_telemetry() {
+        let (url, mut heads) = recording_server().await;
+        let client = MemoryClient::new(&url).unwrap();
+        let span = tracing::info_span!("no otel layer");
+        client
+            .list(&ListQuery::default())
+            .instrument(span)
+            .await
+            .unwrap();
+        let head = heads.recv().await.unwrap();
+        assert!(head.starts_with("get /list"), "{head}");
+        assert_eq!(traceparent_of(&head), None);
+    }
 }

