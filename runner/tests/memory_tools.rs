@@ -285,3 +285,48 @@ async fn legacy_memory_marker() {
         }
     }
 }
+
+/// A memory server that accepts connections and never answers: the tool
+/// call ends at the client's deadline (after its retries) with an `Error:`
+/// result the model sees, and the run still succeeds.
+#[tokio::test]
+async fn hanging_memory_server_times_out_as_a_tool_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Hold every connection open without a byte of answer.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let llm = ScriptedLlm::start(
+        Script::new()
+            .turn(Turn::tool_call(
+                "s",
+                "memory_search",
+                json!({"query": "anything"}),
+            ))
+            .turn(Turn::text("Memory was unavailable.").expect(Expect {
+                tool_results: vec![("s", "Error:").into()],
+                ..Expect::default()
+            })),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let ipc = IpcRoot::new(dir.path().join("ipc"));
+    ipc.create_dirs().unwrap();
+    let mut v = vars(dir.path(), &ipc, &llm);
+    v.push(("MEMORY_SERVER_URL".into(), url));
+    v.push(("MEMORY_AUTO_STORE".into(), "off".into()));
+    let started = std::time::Instant::now();
+    let (r, _) = run(&v, &ipc).await;
+    assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
+    assert_eq!(r.response, "Memory was unavailable.");
+    let body = llm.requests()[1].body.to_string();
+    assert!(
+        body.contains("Error: Memory server did not answer within 5000 ms"),
+        "{body}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
