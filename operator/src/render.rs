@@ -962,6 +962,11 @@ impl<'a> Renderer<'a> {
                 manifest::DEFAULT_MANIFEST_PATH,
             ));
         }
+        if self.mcp_servers().is_empty() {
+            // No mcp-bridge in this Pod: our runner need not wait for an MCP
+            // manifest (upstream's runner ignores the variable and waits).
+            e.push(env("AGENTPOD_MCP_MANIFEST_WAIT", "0s"));
+        }
         if let Some(o) = obs {
             e.extend(self.otel_env(o));
         }
