@@ -52,6 +52,8 @@ impl Pod {
                 dir.path().join("tmp").display().to_string(),
             ),
             ("AGENTPOD_SETTLE".into(), "0s".into()),
+            // No mcp-bridge in these Pods (as our operator renders it).
+            ("AGENTPOD_MCP_MANIFEST_WAIT".into(), "0s".into()),
             ("API_KEY".into(), "test-key".into()),
             ("TASK".into(), "Do the thing.".into()),
         ];

@@ -133,6 +133,9 @@ async fn delegation_success_error_and_missing_ensemble() {
     ipc.create_dirs().unwrap();
     let mut v = vars(dir.path(), &ipc, &llm);
     v.push(("ENSEMBLE_NAME".into(), "team".into()));
+    let logs = dir.path().join("logs");
+    v.push(("DETAILED_LOG_PATH".into(), logs.display().to_string()));
+    v.push(("AGENT_RUN_ID".into(), "run-d".into()));
     delegation_responder(ipc.clone(), |r| {
         if r.target_persona == "reviewer" {
             json!({"requestId": r.request_id, "status": "success",
@@ -144,6 +147,28 @@ async fn delegation_success_error_and_missing_ensemble() {
     let r = run(&v, &ipc).await;
     assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
     assert!(spawn_files(&ipc).is_empty(), "{:?}", spawn_files(&ipc));
+    // Each delegation is a `delegate` event in the detailed log.
+    let log = std::fs::read_to_string(logs.join("run-d").join("agent.jsonl")).unwrap();
+    let mut delegations: Vec<(String, String)> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "delegate")
+        .map(|e| {
+            (
+                e["target_persona"].as_str().unwrap_or_default().to_owned(),
+                e["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    delegations.sort();
+    assert_eq!(
+        delegations,
+        [
+            ("ghost".to_owned(), "error".to_owned()),
+            ("reviewer".to_owned(), "success".to_owned())
+        ],
+        "{log}"
+    );
 
     // Without ENSEMBLE_NAME nothing is written.
     let llm = ScriptedLlm::start(
