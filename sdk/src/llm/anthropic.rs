@@ -171,12 +171,7 @@ impl Dialect for AnthropicDialect {
     }
 
     fn parse_body(&self, body: &[u8]) -> Result<ChatResponse, ProviderError> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::InvalidResponse,
-                format!("answer is not JSON: {e}"),
-            )
-        })?;
+        let v = super::http::json_body(body)?;
         if v.get("type").and_then(Value::as_str) == Some("error") {
             return Err(classify_stream_error(&v));
         }

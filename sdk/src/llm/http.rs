@@ -44,6 +44,16 @@ pub(crate) fn http_client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("HTTP client: {}", error_chain(&e)))
 }
 
+/// Parses a plain (non-streamed) answer body as JSON.
+pub(crate) fn json_body(body: &[u8]) -> Result<serde_json::Value, ProviderError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::InvalidResponse,
+            format!("answer is not JSON: {e}"),
+        )
+    })
+}
+
 /// Decodes one dialect's answers.
 pub(crate) trait Dialect: Sync {
     /// The per-request streaming state.

@@ -218,12 +218,7 @@ impl Dialect for OpenAiDialect {
     }
 
     fn parse_body(&self, body: &[u8]) -> Result<ChatResponse, ProviderError> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| {
-            ProviderError::new(
-                ErrorKind::InvalidResponse,
-                format!("answer is not JSON: {e}"),
-            )
-        })?;
+        let v = super::http::json_body(body)?;
         if v.get("error").is_some_and(|e| !e.is_null()) {
             return Err(classify_stream_error(&v));
         }
