@@ -2,7 +2,7 @@
 //! when empty, follow the upstream server so documents round-trip through
 //! either implementation.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// The [`Capabilities::features`] name of `POST /update`.
 pub const FEATURE_UPDATE: &str = "update";
@@ -51,40 +51,40 @@ impl<T> ApiResponse<T> {
 pub struct Evidence {
     /// `tool_result`, `external_source`, `llm_interpretation` or
     /// `agent_opinion` (other values are stored as given).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub kind: String,
     /// The tool call that produced it.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub tool_call: String,
     /// The unmodified tool output.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub raw_result: String,
     /// A URL, document or entry reference.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub source: String,
     /// 0.0 to 1.0, set by the producing agent; 0 is left out.
     #[serde(
         default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "is_zero_f64"
+        deserialize_with = "crate::wire::go::null_as_default",
+        skip_serializing_if = "crate::wire::go::is_zero"
     )]
     pub confidence: f64,
     /// Ids of the entries this one was derived from.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub derived_from: Vec<i64>,
@@ -113,27 +113,27 @@ pub struct Entry {
     /// Tags (stored comma-joined); left out when there are none.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tags: Vec<String>,
     /// `public`, `trusted` or `private`.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub visibility: String,
     /// The agent that wrote it (may be empty).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub source_agent: String,
     /// The entry this one derives from or supersedes; 0 for none.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub parent_id: i64,
     /// Global write order.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub seq: i64,
     /// RFC 3339 UTC, seconds.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub created_at: String,
     /// RFC 3339 UTC, seconds.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub updated_at: String,
     /// How it was derived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,15 +142,15 @@ pub struct Entry {
     /// left out while current. Only provenance chains show such entries.
     #[serde(
         default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "is_zero_i64"
+        deserialize_with = "crate::wire::go::null_as_default",
+        skip_serializing_if = "crate::wire::go::is_zero"
     )]
     pub superseded_by: i64,
     /// agentpod: when it was forgotten (`POST /forget`); empty and left out
     /// while live. Only provenance chains show such entries.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub forgotten_at: String,
@@ -160,47 +160,47 @@ pub struct Entry {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
     /// Free text (required, non-empty).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub query: String,
     /// Results wanted; 0 or less means the default (5).
     #[serde(
         default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "is_zero_i64"
+        deserialize_with = "crate::wire::go::null_as_default",
+        skip_serializing_if = "crate::wire::go::is_zero"
     )]
     pub top_k: i64,
     /// The asking agent; enables visibility filtering when non-empty.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub caller_agent: String,
     /// Agents whose `trusted` entries the caller may see.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub trust_peers: Vec<String>,
     /// Only entries with at least one of these tags (substring match).
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub accept_tags: Vec<String>,
     /// A Go duration (`24h`); older entries are left out.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub max_age: String,
     /// Minimum evidence kind; entries without evidence always pass.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub min_kind: String,
@@ -220,34 +220,34 @@ impl SearchRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoreRequest {
     /// The text (required, non-empty).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub content: String,
     /// Tags; must not contain commas (they are stored comma-joined).
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub tags: Vec<String>,
     /// Default `public`.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub visibility: String,
     /// The writing agent.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub source_agent: String,
     /// The entry this one derives from.
     #[serde(
         default,
-        deserialize_with = "null_default",
-        skip_serializing_if = "is_zero_i64"
+        deserialize_with = "crate::wire::go::null_as_default",
+        skip_serializing_if = "crate::wire::go::is_zero"
     )]
     pub parent_id: i64,
     /// How it was derived.
@@ -335,7 +335,7 @@ pub struct AgentVisibilityCount {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Live entries per (agent, visibility), largest first.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub by_agent_visibility: Vec<AgentVisibilityCount>,
     /// The highest `seq` ever given.
     #[serde(default)]
@@ -354,10 +354,10 @@ pub struct Stats {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateRequest {
     /// The entry to supersede.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub id: i64,
     /// The new text (required, non-empty).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub content: String,
     /// New tags; `None` keeps the old ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -365,7 +365,7 @@ pub struct UpdateRequest {
     /// New visibility; empty keeps the old one.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub visibility: String,
@@ -376,7 +376,7 @@ pub struct UpdateRequest {
     /// set they must match.
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub caller_agent: String,
@@ -401,12 +401,12 @@ pub struct UpdateResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForgetRequest {
     /// The entry to forget.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(default, deserialize_with = "crate::wire::go::null_as_default")]
     pub id: i64,
     /// The asking agent, checked like [`UpdateRequest::caller_agent`].
     #[serde(
         default,
-        deserialize_with = "null_default",
+        deserialize_with = "crate::wire::go::null_as_default",
         skip_serializing_if = "String::is_empty"
     )]
     pub caller_agent: String,
@@ -458,24 +458,6 @@ impl Capabilities {
     pub fn supports(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
     }
-}
-
-/// `null` decodes as the type's default, as Go's decoder does for plain
-/// (non-pointer) fields.
-fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-fn is_zero_i64(v: &i64) -> bool {
-    *v == 0
-}
-
-fn is_zero_f64(v: &f64) -> bool {
-    *v == 0.0
 }
 
 #[cfg(test)]

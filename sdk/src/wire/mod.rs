@@ -45,7 +45,7 @@ pub mod env;
 pub mod event;
 pub mod exec;
 pub mod exit;
-mod go;
+pub(crate) mod go;
 pub mod manifest;
 pub mod marker;
 pub mod mcp;
