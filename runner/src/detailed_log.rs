@@ -329,10 +329,7 @@ fn last_seq(dir: &Path) -> u64 {
 fn truncate_strings(v: &mut Value) {
     match v {
         Value::String(s) if s.len() > MAX_FIELD_BYTES => {
-            let mut end = MAX_FIELD_BYTES;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
+            let end = s.floor_char_boundary(MAX_FIELD_BYTES);
             let cut = s.len() - end;
             s.truncate(end);
             s.push_str(&format!("...[truncated {cut} bytes]"));

@@ -50,7 +50,7 @@ impl ContextPolicy {
         if max == 0 || text.len() <= max {
             return text;
         }
-        let cut = floor_char_boundary(&text, max);
+        let cut = text.floor_char_boundary(max);
         let omitted = text.len() - cut;
         format!(
             "{}\n... (truncated: {omitted} of {} bytes from {tool} omitted; narrow the request or use pagination to see the rest)",
@@ -116,15 +116,6 @@ fn results(history: &[Message]) -> impl Iterator<Item = &ToolResult> {
 
 fn is_elided(text: &str) -> bool {
     text.starts_with("[earlier ") && text.ends_with("if you still need this output.]")
-}
-
-/// The largest index ≤ `max` that is a char boundary of `s`.
-pub(crate) fn floor_char_boundary(s: &str, max: usize) -> usize {
-    let mut i = max.min(s.len());
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 #[cfg(test)]

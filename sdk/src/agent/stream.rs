@@ -66,7 +66,7 @@ impl StreamWriter {
     /// [`TOOL_RESULT_PREVIEW_BYTES`]).
     pub fn tool_result(&mut self, call_id: &str, text: &str) {
         self.flush();
-        let cut = super::context::floor_char_boundary(text, TOOL_RESULT_PREVIEW_BYTES);
+        let cut = text.floor_char_boundary(TOOL_RESULT_PREVIEW_BYTES);
         self.write(ChunkType::ToolResult, text[..cut].to_owned(), call_id);
     }
 

@@ -42,10 +42,7 @@ pub fn format_output(result: &ExecResult) -> String {
         return NO_OUTPUT.to_owned();
     }
     if out.len() > MAX_RENDERED_BYTES {
-        let mut cut = MAX_RENDERED_BYTES;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
+        let cut = out.floor_char_boundary(MAX_RENDERED_BYTES);
         out.truncate(cut);
         out.push_str(TRUNCATED_NOTICE);
     }

@@ -466,10 +466,7 @@ fn truncate(s: &str) -> String {
     if s.len() <= MAX_ERROR_TEXT {
         return s.to_owned();
     }
-    let mut end = MAX_ERROR_TEXT;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = s.floor_char_boundary(MAX_ERROR_TEXT);
     format!("{}...", &s[..end])
 }
 

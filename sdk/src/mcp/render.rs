@@ -49,10 +49,7 @@ fn cap(mut s: String) -> String {
     if s.len() <= MAX_OUTPUT_BYTES {
         return s;
     }
-    let mut end = MAX_OUTPUT_BYTES;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = s.floor_char_boundary(MAX_OUTPUT_BYTES);
     s.truncate(end);
     s.push_str(TRUNCATED_SUFFIX);
     s

@@ -287,10 +287,7 @@ pub fn parse_memory_from_logs(logs: &str) -> Option<String> {
 /// directly before or after it, so `14290ms` does not match).
 pub fn quota_hint(text: &str) -> Option<String> {
     let line = text.lines().rev().find(|l| is_quota_line(l))?.trim();
-    let mut cut = line.len().min(MAX_HINT_BYTES);
-    while !line.is_char_boundary(cut) {
-        cut -= 1;
-    }
+    let cut = line.floor_char_boundary(MAX_HINT_BYTES);
     Some(line[..cut].to_owned())
 }
 
