@@ -3,9 +3,7 @@
 //! `scripts/setup-mcp.sh`), with the scripted LLM.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use agentpod_sdk::ipc::IpcRoot;
@@ -14,23 +12,8 @@ use agentpod_test_support::llm::{Expect, Script, ScriptedLlm, Turn};
 use agentpod_test_support::{eventually, workspace_root};
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+mod common;
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// The sibling sidecar binary, built once per test run (a no-op when fresh).
-fn sidecar(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "mcp-bridge", "-p", "memory-server"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building the sidecars failed");
-    });
-    let dir = PathBuf::from(BIN).parent().unwrap().to_path_buf();
-    dir.join(name)
-}
 
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -110,7 +93,7 @@ impl Pod {
     fn bridge(&self, servers_yaml: &str) -> Proc {
         let cfg = self.dir.path().join("mcp-servers.yaml");
         std::fs::write(&cfg, format!("servers:\n{servers_yaml}")).unwrap();
-        let child = Command::new(sidecar("mcp-bridge"))
+        let child = Command::new(common::sidecar("mcp-bridge"))
             .env("MCP_CONFIG_PATH", &cfg)
             .env("MCP_IPC_PATH", self.ipc.tools())
             .env("MCP_DISCOVERY_ATTEMPTS", "2")
@@ -124,22 +107,8 @@ impl Pod {
     }
 
     async fn run(&self) -> (AgentResult, String) {
-        let mut c = tokio::process::Command::new(BIN);
-        c.env_clear()
-            .envs(self.vars.iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(90), c.output())
-            .await
-            .expect("agent-runner did not finish")
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let result = serde_json::from_slice(
-            &std::fs::read(self.ipc.result()).unwrap_or_else(|_| panic!("no result: {stderr}")),
-        )
-        .unwrap();
-        (result, stderr)
+        let (result, out) = common::run(&self.vars, &self.ipc).await;
+        (result, String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
     fn mcp_files(&self) -> Vec<String> {

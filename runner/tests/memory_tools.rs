@@ -3,33 +3,16 @@
 //! legacy marker, and an unreachable server.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use agentpod_sdk::ipc::IpcRoot;
 use agentpod_sdk::memory::{ListQuery, MemoryClient, StoreRequest};
-use agentpod_sdk::wire::{AgentResult, ResultStatus};
+use agentpod_sdk::wire::ResultStatus;
 use agentpod_test_support::llm::{Expect, Script, ScriptedLlm, Turn};
-use agentpod_test_support::workspace_root;
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
-
-fn memory_server_bin() -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let ok = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "memory-server", "-p", "mcp-bridge"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo build")
-            .success();
-        assert!(ok, "building memory-server failed");
-    });
-    PathBuf::from(BIN).parent().unwrap().join("memory-server")
-}
+mod common;
 
 /// A running memory-server on a free port.
 struct MemoryServer {
@@ -41,7 +24,7 @@ struct MemoryServer {
 impl MemoryServer {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(memory_server_bin())
+        let mut child = Command::new(common::sidecar("memory-server"))
             .env_clear()
             .env("MEMORY_DB_PATH", dir.path().join("memory.db"))
             .env("MEMORY_BIND", "127.0.0.1")
@@ -77,43 +60,7 @@ impl Drop for MemoryServer {
 }
 
 fn vars(dir: &std::path::Path, ipc: &IpcRoot, llm: &ScriptedLlm) -> Vec<(String, String)> {
-    for d in ["workspace", "skills", "tmp"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    let p = |d: &str| dir.join(d).display().to_string();
-    [
-        ("AGENTPOD_IPC_ROOT", ipc.path().display().to_string()),
-        ("AGENTPOD_WORKSPACE_ROOT", p("workspace")),
-        ("AGENTPOD_SKILLS_ROOT", p("skills")),
-        ("AGENTPOD_TMP_ROOT", p("tmp")),
-        ("AGENTPOD_SETTLE", "0s".into()),
-        ("API_KEY", "k".into()),
-        ("TASK", "Deploy the payments service".into()),
-        ("MODEL_PROVIDER", "openai".into()),
-        ("MODEL_BASE_URL", llm.base_url()),
-        ("LLM_MAX_RETRIES", "0".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-async fn run(vars: &[(String, String)], ipc: &IpcRoot) -> (AgentResult, String) {
-    let mut c = tokio::process::Command::new(BIN);
-    c.env_clear()
-        .envs(vars.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), c.output())
-        .await
-        .expect("agent-runner did not finish")
-        .unwrap();
-    let result = serde_json::from_slice(
-        &std::fs::read(ipc.result())
-            .unwrap_or_else(|_| panic!("no result: {}", String::from_utf8_lossy(&out.stderr))),
-    )
-    .unwrap();
-    (result, String::from_utf8_lossy(&out.stdout).into_owned())
+    common::vars(dir, ipc, llm, "Deploy the payments service")
 }
 
 #[tokio::test]
@@ -175,7 +122,7 @@ async fn memory_tools_context_and_auto_store() {
     let mut v = vars(dir.path(), &ipc, &llm);
     // Memory tools exist even without TOOLS_ENABLED, as upstream.
     v.push(("MEMORY_SERVER_URL".into(), server.url.clone()));
-    let (r, _) = run(&v, &ipc).await;
+    let (r, _) = common::run(&v, &ipc).await;
     assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
     // The auto-store ran before the runner exited.
     let auto = client
@@ -200,7 +147,7 @@ async fn memory_tools_context_and_auto_store() {
     let mut v = vars(dir.path(), &ipc, &llm);
     v.push(("MEMORY_SERVER_URL".into(), server.url.clone()));
     v.push(("MEMORY_AUTO_STORE".into(), "off".into()));
-    let (r, _) = run(&v, &ipc).await;
+    let (r, _) = common::run(&v, &ipc).await;
     assert_eq!(r.status, ResultStatus::Success);
     let all = client.list(&ListQuery::default()).await.unwrap();
     assert_eq!(all.len(), 3);
@@ -229,7 +176,7 @@ async fn unreachable_memory_server_is_an_error_result_not_a_crash() {
         "MEMORY_SERVER_URL".into(),
         format!("http://127.0.0.1:{dead}"),
     ));
-    let (r, _) = run(&v, &ipc).await;
+    let (r, _) = common::run(&v, &ipc).await;
     assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
 }
 
@@ -266,7 +213,8 @@ async fn legacy_memory_marker() {
             "AGENTPOD_MEMORY_ROOT".into(),
             memory_root.display().to_string(),
         ));
-        let (r, stdout) = run(&v, &ipc).await;
+        let (r, out) = common::run(&v, &ipc).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
         llm.assert_finished();
         assert!(
@@ -320,7 +268,7 @@ async fn hanging_memory_server_times_out_as_a_tool_error() {
     v.push(("MEMORY_SERVER_URL".into(), url));
     v.push(("MEMORY_AUTO_STORE".into(), "off".into()));
     let started = std::time::Instant::now();
-    let (r, _) = run(&v, &ipc).await;
+    let (r, _) = common::run(&v, &ipc).await;
     assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
     assert_eq!(r.response, "Memory was unavailable.");
     let body = llm.requests()[1].body.to_string();

@@ -2,56 +2,20 @@
 //! `agent-runner` and the scripted LLM, with a test responder in place of
 //! the ipc-bridge and the controller (out of scope here).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use agentpod_sdk::ipc::IpcRoot;
-use agentpod_sdk::wire::{AgentResult, ResultStatus, SpawnRequest, SubagentSpawnRequest};
+use agentpod_sdk::wire::{ResultStatus, SpawnRequest, SubagentSpawnRequest};
 use agentpod_test_support::eventually;
 use agentpod_test_support::llm::{Expect, Script, ScriptedLlm, Turn};
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+mod common;
 
 fn vars(dir: &std::path::Path, ipc: &IpcRoot, llm: &ScriptedLlm) -> Vec<(String, String)> {
-    for d in ["workspace", "skills", "tmp"] {
-        std::fs::create_dir_all(dir.join(d)).unwrap();
-    }
-    let p = |d: &str| dir.join(d).display().to_string();
-    [
-        ("AGENTPOD_IPC_ROOT", ipc.path().display().to_string()),
-        ("AGENTPOD_WORKSPACE_ROOT", p("workspace")),
-        ("AGENTPOD_SKILLS_ROOT", p("skills")),
-        ("AGENTPOD_TMP_ROOT", p("tmp")),
-        ("AGENTPOD_SETTLE", "0s".into()),
-        ("AGENTPOD_MCP_MANIFEST_WAIT", "0s".into()),
-        ("API_KEY", "k".into()),
-        ("TASK", "Get help.".into()),
-        ("TOOLS_ENABLED", "true".into()),
-        ("MODEL_PROVIDER", "openai".into()),
-        ("MODEL_BASE_URL", llm.base_url()),
-        ("LLM_MAX_RETRIES", "0".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-async fn run(vars: &[(String, String)], ipc: &IpcRoot) -> AgentResult {
-    let mut c = tokio::process::Command::new(BIN);
-    c.env_clear()
-        .envs(vars.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), c.output())
-        .await
-        .expect("agent-runner did not finish")
-        .unwrap();
-    serde_json::from_slice(
-        &std::fs::read(ipc.result())
-            .unwrap_or_else(|_| panic!("no result: {}", String::from_utf8_lossy(&out.stderr))),
-    )
-    .unwrap()
+    let mut v = common::vars(dir, ipc, llm, "Get help.");
+    v.push(("TOOLS_ENABLED".into(), "true".into()));
+    v
 }
 
 fn spawn_files(ipc: &IpcRoot) -> Vec<String> {
@@ -144,7 +108,7 @@ async fn delegation_success_error_and_missing_ensemble() {
             json!({"requestId": r.request_id, "status": "error", "error": "no such persona"})
         }
     });
-    let r = run(&v, &ipc).await;
+    let (r, _) = common::run(&v, &ipc).await;
     assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
     assert!(spawn_files(&ipc).is_empty(), "{:?}", spawn_files(&ipc));
     // Each delegation is a `delegate` event in the detailed log.
@@ -187,7 +151,7 @@ async fn delegation_success_error_and_missing_ensemble() {
     let dir = tempfile::tempdir().unwrap();
     let ipc = IpcRoot::new(dir.path().join("ipc"));
     ipc.create_dirs().unwrap();
-    let r = run(&vars(dir.path(), &ipc, &llm), &ipc).await;
+    let (r, _) = common::run(&vars(dir.path(), &ipc, &llm), &ipc).await;
     assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
     assert!(spawn_files(&ipc).is_empty());
 }
@@ -206,7 +170,7 @@ async fn delegation_times_out_at_the_run_deadline_leaving_the_request() {
     let mut v = vars(dir.path(), &ipc, &llm);
     v.push(("ENSEMBLE_NAME".into(), "team".into()));
     v.push(("RUN_TIMEOUT".into(), "2s".into()));
-    let r = run(&v, &ipc).await;
+    let (r, _) = common::run(&v, &ipc).await;
     assert_eq!(r.status, ResultStatus::Error);
     assert!(r.error.contains("RUN_TIMEOUT"), "{}", r.error);
     let files = spawn_files(&ipc);
@@ -279,7 +243,7 @@ async fn subagent_batches() {
         )
         .unwrap();
     });
-    let r = run(&v, &ipc).await;
+    let (r, _) = common::run(&v, &ipc).await;
     assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
     assert!(spawn_files(&ipc).is_empty(), "{:?}", spawn_files(&ipc));
 }
