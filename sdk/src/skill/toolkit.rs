@@ -423,16 +423,13 @@ impl Toolkit {
             Some("manifest") => {
                 print_json(&serde_json::to_value(self.manifest()).unwrap_or(Value::Null))
             }
-            Some("help" | "--help" | "-h") => {
-                println!(
-                    "{} ({}): native tools for the {} SkillPack\n\nUsage:\n  {0} [serve]            serve exec requests from $AGENTPOD_IPC_ROOT/tools until done\n  {0} tools              print spec.sidecar.tools entries (JSON)\n  {0} manifest           print sidecar-tools.json for this pack\n  {0} <tool> [-- args]   run one tool (stdin: JSON of the other arguments)\n\nTools: {}",
-                    self.exec.first().map(String::as_str).unwrap_or("toolkit"),
-                    env!("CARGO_PKG_VERSION"),
-                    self.pack,
-                    self.words()
-                );
-                ExitCode::SUCCESS
-            }
+            Some("help" | "--help" | "-h") => print_out(&format!(
+                "{} ({}): native tools for the {} SkillPack\n\nUsage:\n  {0} [serve]            serve exec requests from $AGENTPOD_IPC_ROOT/tools until done\n  {0} tools              print spec.sidecar.tools entries (JSON)\n  {0} manifest           print sidecar-tools.json for this pack\n  {0} <tool> [-- args]   run one tool (stdin: JSON of the other arguments)\n\nTools: {}",
+                self.exec.first().map(String::as_str).unwrap_or("toolkit"),
+                env!("CARGO_PKG_VERSION"),
+                self.pack,
+                self.words()
+            )),
             Some(_) => {
                 let mut stdin = String::new();
                 if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -449,7 +446,7 @@ impl Toolkit {
                 let r =
                     rt.block_on(self.call(&argv, &stdin, Duration::from_secs(u64::from(u32::MAX))));
                 if !r.stdout.is_empty() {
-                    println!("{}", r.stdout);
+                    let _ = print_out(&r.stdout);
                 }
                 if !r.stderr.is_empty() {
                     eprintln!("{}", r.stderr);
@@ -462,12 +459,24 @@ impl Toolkit {
 
 fn print_json(v: &Value) -> ExitCode {
     match serde_json::to_string_pretty(v) {
-        Ok(s) => {
-            println!("{s}");
-            ExitCode::SUCCESS
-        }
+        Ok(s) => print_out(&s),
         Err(e) => {
             eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line on stdout; a closed pipe (`| head`) ends quietly instead of
+/// panicking as `println!` does.
+fn print_out(s: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{s}").and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cannot write to stdout: {e}");
             ExitCode::FAILURE
         }
     }
