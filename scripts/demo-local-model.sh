@@ -7,6 +7,8 @@
 # Gemma 3 270M is a tiny base model: it answers, slowly (~50 tokens/s on two
 # cores) and not always sensibly, and it rarely calls tools. The point is the
 # real path: real HTTP, streaming and the tool loop against a real server.
+# Replies are capped at LOCAL_MODEL_MAX_TOKENS (160) tokens, see
+# scripts/local-model-server.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +18,7 @@ port=$(.venv-llm/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0
 log=target/local-model/server.log
 
 echo "demo-local-model: serving $model on 127.0.0.1:$port (log: $log)" >&2
-.venv-llm/bin/python -m llama_cpp.server --model "$model" --model_alias gemma-3-270m \
+.venv-llm/bin/python scripts/local-model-server.py --model "$model" --model_alias gemma-3-270m \
   --host 127.0.0.1 --port "$port" --n_ctx 8192 > "$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
