@@ -26,6 +26,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
+use crate::admission::{self, Verdict};
+use crate::events::{FailureReason, RunEvents};
 use crate::input::{model_endpoint, secret_strings};
 use crate::render::{
     DEFAULT_TIMEOUT, Inputs, RUN_LABEL, RenderOptions, post_run_job_name, render, render_post_run,
@@ -56,19 +58,26 @@ pub mod phase {
     pub const POST_RUNNING: &str = "PostRunning";
 }
 
-/// The operator for AgentRuns.
-pub fn operator(client: Client, opts: RenderOptions) -> Operator<AgentRun> {
-    let opts = Arc::new(opts);
-    let watch_opts = opts.clone();
+/// What the AgentRun handlers share.
+struct Shared {
+    opts: RenderOptions,
+    events: RunEvents,
+}
+
+/// The operator for AgentRuns: objects rendered with `opts`, failures
+/// published through `events`.
+pub fn operator(client: Client, opts: RenderOptions, events: RunEvents) -> Operator<AgentRun> {
+    let shared = Arc::new(Shared { opts, events });
+    let watch_shared = shared.clone();
     Operator::new(client, FINALIZER)
         .on_create("create-job", move |run, ctx| {
-            let opts = opts.clone();
-            async move { create_job(run, ctx, &opts).await }
+            let shared = shared.clone();
+            async move { create_job(run, ctx, &shared).await }
         })
         .on_delete("cleanup-cluster-rbac", cleanup)
         .timer("watch", WATCH_INTERVAL, move |run, ctx| {
-            let opts = watch_opts.clone();
-            async move { watch(run, ctx, &opts).await }
+            let shared = watch_shared.clone();
+            async move { watch(run, ctx, &shared).await }
         })
 }
 
@@ -187,15 +196,21 @@ where
     }
 }
 
-fn fail(ctx: &Context<AgentRun>, error: impl Into<String>) {
-    ctx.patch_status(json!({"phase": phase::FAILED, "error": error.into(), "completedAt": now()}));
+/// Fails a run before its Job exists.
+async fn fail(
+    run: &AgentRun,
+    ctx: &Context<AgentRun>,
+    events: &RunEvents,
+    error: String,
+    reason: FailureReason,
+) {
+    warn!(run = %run.name_any(), %error, reason = reason.as_str(), "run failed");
+    ctx.patch_status(json!({"phase": phase::FAILED, "error": error, "completedAt": now()}));
+    events.run_failed(run, &error, reason).await;
 }
 
-async fn create_job(
-    run: Arc<AgentRun>,
-    ctx: Context<AgentRun>,
-    opts: &RenderOptions,
-) -> HandlerResult {
+async fn create_job(run: Arc<AgentRun>, ctx: Context<AgentRun>, shared: &Shared) -> HandlerResult {
+    let (opts, events) = (&shared.opts, &shared.events);
     let p = phase_of(&run);
     if !p.is_empty() && p != phase::PENDING {
         return Ok(None);
@@ -206,9 +221,41 @@ async fn create_job(
     if !run.spec.model.model_ref.is_empty() && inputs.model_endpoint.is_none() {
         return Err(HandlerError::temporary(
             format!("Model {} is not ready", run.spec.model.model_ref),
-            Duration::from_secs(5),
+            MEMORY_RETRY,
         ));
     }
+    let violations = validate(&inputs);
+    if !violations.is_empty() {
+        let msg: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        let error = format!("invalid run: {}", msg.join("; "));
+        fail(&run, &ctx, events, error, FailureReason::Policy).await;
+        return Ok(None);
+    }
+    match admission::check(&client, &inputs).await? {
+        Verdict::Admit => {}
+        Verdict::Wait { reason, retry } => return Err(HandlerError::temporary(reason, retry)),
+        Verdict::Refuse(r) => {
+            fail(
+                &run,
+                &ctx,
+                events,
+                r.to_string(),
+                FailureReason::TokenBudget,
+            )
+            .await;
+            return Ok(None);
+        }
+    }
+    if let Some(tp) = default_tool_policy(&inputs) {
+        inputs.run.spec.tool_policy = Some(tp);
+    }
+    let rendered = match render(&inputs, opts) {
+        Ok(r) => r,
+        Err(e) => {
+            fail(&run, &ctx, events, e.to_string(), FailureReason::Policy).await;
+            return Ok(None);
+        }
+    };
     if uses_memory_server(&inputs) && !memory_ready(&client, &ns, &run.spec.agent_ref).await? {
         let age = run
             .metadata
@@ -217,37 +264,19 @@ async fn create_job(
             .map(|t| Timestamp::now().duration_since(t.0).as_secs_f64())
             .unwrap_or_default();
         if age > MEMORY_READY_TIMEOUT.as_secs_f64() {
-            fail(
-                &ctx,
-                format!(
-                    "memory Deployment {}-memory not ready after {}s",
-                    run.spec.agent_ref,
-                    MEMORY_READY_TIMEOUT.as_secs()
-                ),
+            let error = format!(
+                "memory Deployment {}-memory has no ready replica after {}s",
+                run.spec.agent_ref,
+                MEMORY_READY_TIMEOUT.as_secs()
             );
+            fail(&run, &ctx, events, error, FailureReason::Infra).await;
             return Ok(None);
         }
         return Err(HandlerError::temporary(
             format!("waiting for Deployment {}-memory", run.spec.agent_ref),
-            Duration::from_secs(5),
+            MEMORY_RETRY,
         ));
     }
-    let violations = validate(&inputs);
-    if !violations.is_empty() {
-        let msg: Vec<String> = violations.iter().map(ToString::to_string).collect();
-        fail(&ctx, format!("invalid run: {}", msg.join("; ")));
-        return Ok(None);
-    }
-    if let Some(tp) = default_tool_policy(&inputs) {
-        inputs.run.spec.tool_policy = Some(tp);
-    }
-    let rendered = match render(&inputs, opts) {
-        Ok(r) => r,
-        Err(e) => {
-            fail(&ctx, e.to_string());
-            return Ok(None);
-        }
-    };
     for obj in &rendered.objects {
         match obj["kind"].as_str().unwrap_or_default() {
             "ServiceAccount" => {
@@ -345,8 +374,12 @@ pub const GATE_VERDICT_ANNOTATION: &str = "sympozium.ai/gate-verdict";
 pub const MEMORY_KEY: &str = "MEMORY.md";
 /// How long a run waits for its memory Deployment to become ready.
 pub const MEMORY_READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often a run waiting for its memory Deployment (or its `Model`) looks
+/// again.
+pub const MEMORY_RETRY: Duration = Duration::from_secs(5);
 
-async fn watch(run: Arc<AgentRun>, ctx: Context<AgentRun>, opts: &RenderOptions) -> HandlerResult {
+async fn watch(run: Arc<AgentRun>, ctx: Context<AgentRun>, shared: &Shared) -> HandlerResult {
+    let (opts, events) = (&shared.opts, &shared.events);
     let p = phase_of(&run).to_owned();
     let ns = run.namespace().unwrap_or_default();
     let name = run.name_any();
@@ -359,7 +392,7 @@ async fn watch(run: Arc<AgentRun>, ctx: Context<AgentRun>, opts: &RenderOptions)
         return Ok(None);
     }
     if p == phase::POST_RUNNING {
-        return watch_post_run(&run, &ctx).await;
+        return watch_post_run(&run, &ctx, events).await;
     }
     if p != phase::RUNNING {
         return Ok(None);
@@ -467,7 +500,7 @@ async fn watch(run: Arc<AgentRun>, ctx: Context<AgentRun>, opts: &RenderOptions)
             return Ok(None);
         }
         info!(run = %name, phase = %outcome, "run finished");
-        finish(&run, &ctx, patch).await?;
+        finish(&run, &ctx, events, patch, None).await?;
         return Ok(None);
     }
     let started = status
@@ -484,24 +517,44 @@ async fn watch(run: Arc<AgentRun>, ctx: Context<AgentRun>, opts: &RenderOptions)
                 "timeout: run exceeded {}",
                 crate::render::go_duration(limit)
             );
-            finish(&run, &ctx, json!({"phase": phase::FAILED, "error": error})).await?;
+            finish(
+                &run,
+                &ctx,
+                events,
+                json!({"phase": phase::FAILED, "error": error}),
+                Some(FailureReason::Timeout),
+            )
+            .await?;
         }
     }
     Ok(None)
 }
 
-/// Records a terminal phase: `completedAt`, cluster RBAC removed.
+/// Records a terminal phase: `completedAt`, cluster RBAC removed, and for
+/// `Failed` the `agent.run.failed` event (its reason `reason`, else derived
+/// from the error text).
 async fn finish(
     run: &AgentRun,
     ctx: &Context<AgentRun>,
+    events: &RunEvents,
     mut patch: Value,
+    reason: Option<FailureReason>,
 ) -> Result<(), HandlerError> {
     patch["completedAt"] = json!(now());
-    if patch["phase"] == phase::FAILED {
-        warn!(run = %run.name_any(), error = %patch["error"], "run failed");
-    }
+    let failed = patch["phase"] == phase::FAILED;
+    // A terminal patch without `error` (the postRun path) keeps the agent's.
+    let error = patch["error"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| run.status.as_ref().and_then(|s| s.error.clone()))
+        .unwrap_or_default();
     ctx.patch_status(patch);
     delete_cluster_rbac(&ctx.client, &run.name_any()).await?;
+    if failed {
+        let reason = reason.unwrap_or_else(|| FailureReason::classify(&error));
+        warn!(run = %run.name_any(), %error, reason = reason.as_str(), "run failed");
+        events.run_failed(run, &error, reason).await;
+    }
     Ok(())
 }
 
@@ -584,7 +637,11 @@ fn gate_verdict(run: &AgentRun) -> Option<Value> {
         .filter(|v| v["action"].is_string())
 }
 
-async fn watch_post_run(run: &AgentRun, ctx: &Context<AgentRun>) -> HandlerResult {
+async fn watch_post_run(
+    run: &AgentRun,
+    ctx: &Context<AgentRun>,
+    events: &RunEvents,
+) -> HandlerResult {
     let ns = run.namespace().unwrap_or_default();
     let name = run.name_any();
     let job = Api::<Job>::namespaced(ctx.client.clone(), &ns)
@@ -613,7 +670,7 @@ async fn watch_post_run(run: &AgentRun, ctx: &Context<AgentRun>) -> HandlerResul
         if failed || gone {
             warn!(run = %name, "postRun hooks failed; the run keeps the agent's outcome");
         }
-        finish(run, ctx, json!({"phase": agent_phase})).await?;
+        finish(run, ctx, events, json!({"phase": agent_phase}), None).await?;
         return Ok(None);
     }
     let patch = match gate_verdict(run) {
@@ -645,6 +702,8 @@ async fn watch_post_run(run: &AgentRun, ctx: &Context<AgentRun>) -> HandlerResul
         }
     };
     info!(run = %name, verdict = %patch["gateVerdict"], "gate decided");
-    finish(run, ctx, patch).await?;
+    let reason = (patch["phase"] == phase::FAILED && patch["gateVerdict"] != "approved")
+        .then_some(FailureReason::Policy);
+    finish(run, ctx, events, patch, reason).await?;
     Ok(None)
 }

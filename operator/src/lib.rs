@@ -3,9 +3,12 @@
 //! ([`validate`]), and the AgentRun handlers on the Kopf-style framework
 //! ([`agentrun`]).
 
+pub mod admission;
 pub mod agentrun;
+pub mod events;
 pub mod input;
 pub mod render;
 pub mod resources;
 pub mod run;
+pub mod task_mode;
 pub mod validate;

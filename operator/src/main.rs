@@ -98,6 +98,9 @@ enum Cmd {
         /// Only this namespace (default: all).
         #[arg(long)]
         namespace: Option<String>,
+        /// NATS URL for `sympozium.agent.run.failed` (unset: not published).
+        #[arg(long, env = "EVENT_BUS_URL")]
+        event_bus_url: Option<String>,
     },
 }
 
@@ -190,7 +193,11 @@ async fn main() -> anyhow::Result<()> {
             let code = agentpod_operator::run::run(opts).await?;
             std::process::exit(code);
         }
-        Cmd::Operator { images, namespace } => {
+        Cmd::Operator {
+            images,
+            namespace,
+            event_bus_url,
+        } => {
             // kube's TLS uses ring; install it as the process default first.
             let _ = rustls::crypto::ring::default_provider().install_default();
             let client = kube::Client::try_default()
@@ -204,7 +211,8 @@ async fn main() -> anyhow::Result<()> {
                 Some(ns) => Api::namespaced(client.clone(), ns),
                 None => Api::all(client.clone()),
             };
-            let op = agentpod_operator::agentrun::operator(client, images.options());
+            let events = agentpod_operator::events::RunEvents::from_url(event_bus_url.as_deref());
+            let op = agentpod_operator::agentrun::operator(client, images.options(), events);
             op.run(api, move |c| {
                 c.owns(jobs, kube::runtime::watcher::Config::default())
             })

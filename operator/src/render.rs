@@ -18,7 +18,8 @@ use agentpod_sdk::wire::stream_config::DEFAULT_EVENT_BUS_URL;
 use agentpod_sdk::wire::{SidecarTool, SidecarToolsManifest, manifest};
 use serde_json::{Map, Value, json};
 
-use crate::resources::{Agent, AgentRun, McpServer, SkillPack, SympoziumPolicy};
+use crate::resources::{Agent, AgentRun, McpServer, RbacRule, SkillPack, SympoziumPolicy};
+use crate::task_mode::{self, Task, TaskError};
 
 /// The ServiceAccount agent Pods run as.
 pub const SERVICE_ACCOUNT: &str = "sympozium-agent";
@@ -119,6 +120,30 @@ pub fn post_run_job_name(run: &str) -> String {
     format!("{run}-postrun")
 }
 
+/// Name of the Role and RoleBinding granting `spec.lifecycle.rbac` to the
+/// run's hooks.
+pub fn lifecycle_rbac_name(run: &str) -> String {
+    format!("sympozium-lifecycle-{run}")
+}
+
+/// `spec.lifecycle.rbac`, when non-empty.
+fn spec_lifecycle_rbac(run: &AgentRun) -> Option<&[RbacRule]> {
+    run.spec
+        .lifecycle
+        .as_ref()
+        .map(|l| l.rbac.as_slice())
+        .filter(|r| !r.is_empty())
+}
+
+/// Where an RBAC grant applies.
+#[derive(Clone, Copy)]
+enum RbacScope {
+    /// Role and RoleBinding in the run namespace.
+    Namespace,
+    /// ClusterRole and ClusterRoleBinding.
+    Cluster,
+}
+
 /// Longest `AGENT_RESULT` handed to postRun hooks, in bytes.
 pub const MAX_HOOK_RESULT_BYTES: usize = 32 * 1024;
 
@@ -144,6 +169,26 @@ pub enum RenderError {
     /// Server mode is not rendered here.
     #[error("AgentRun {0}: spec.mode server is not supported (task mode only)")]
     ServerMode(String),
+    /// `spec.task` is an object this operator cannot run.
+    #[error("AgentRun {run}: {source}")]
+    Task {
+        /// The run.
+        run: String,
+        /// What is wrong with the task.
+        source: TaskError,
+    },
+    /// A sidecar-driven task names a tool no attached sidecar declares.
+    #[error(
+        "AgentRun {run}: sidecar-driven: no attached SkillPack sidecar declares tool {tool:?} (declared: {declared})"
+    )]
+    NoDriver {
+        /// The run.
+        run: String,
+        /// `spec.task.tool`.
+        tool: String,
+        /// The tools the sidecars declare, as `<pack>.<tool>`.
+        declared: String,
+    },
 }
 
 /// The rendered objects, in the order to apply them.
@@ -269,6 +314,18 @@ struct Renderer<'a> {
     ns: String,
     agent: String,
     timeout: Option<Duration>,
+    task: Task,
+    driver: Option<Driver>,
+}
+
+/// The skill sidecar that drives a sidecar-driven run.
+struct Driver {
+    /// Its SkillPack.
+    pack: String,
+    /// `tool.exec + [tool.subcommand]`.
+    command: Vec<String>,
+    /// `SYMPOZIUM_RUN_CONFIG_JSON`.
+    config: String,
 }
 
 impl<'a> Renderer<'a> {
@@ -286,9 +343,13 @@ impl<'a> Renderer<'a> {
             run: name.clone(),
             field,
         };
-        if run.spec.task.as_ref().is_none_or(Value::is_null) {
-            return Err(missing("spec.task"));
-        }
+        let task = match run.spec.task.as_ref() {
+            None | Some(Value::Null) => return Err(missing("spec.task")),
+            Some(t) => task_mode::parse(t).map_err(|source| RenderError::Task {
+                run: name.clone(),
+                source,
+            })?,
+        };
         if run.spec.agent_ref.is_empty() {
             return Err(missing("spec.agentRef"));
         }
@@ -308,7 +369,7 @@ impl<'a> Renderer<'a> {
                 value: t,
             })?),
         };
-        Ok(Self {
+        let mut this = Self {
             inputs,
             opts,
             run,
@@ -320,7 +381,58 @@ impl<'a> Renderer<'a> {
             agent: run.spec.agent_ref.clone(),
             name,
             timeout,
+            task,
+            driver: None,
+        };
+        this.driver = this.find_driver()?;
+        Ok(this)
+    }
+
+    /// For a sidecar-driven task: the first attached sidecar that declares
+    /// the task's tool (upstream's choice), with its command override and
+    /// run config.
+    fn find_driver(&self) -> Result<Option<Driver>, RenderError> {
+        let Task::SidecarDriven { tool, parameters } = &self.task else {
+            return Ok(None);
+        };
+        let sidecars = self.sidecars();
+        for (_, pack, sc) in &sidecars {
+            if let Some(t) = sc.tools.iter().find(|t| &t.name == tool) {
+                let mut command = t.exec.clone();
+                if !t.subcommand.is_empty() {
+                    command.push(t.subcommand.clone());
+                }
+                return Ok(Some(Driver {
+                    pack: pack.metadata.name.clone().unwrap_or_default(),
+                    command,
+                    config: task_mode::run_config_json(parameters),
+                }));
+            }
+        }
+        let declared: Vec<String> = sidecars
+            .iter()
+            .flat_map(|(_, pack, sc)| {
+                let pack = pack.metadata.name.as_deref().unwrap_or_default();
+                sc.tools.iter().map(move |t| format!("{pack}.{}", t.name))
+            })
+            .collect();
+        Err(RenderError::NoDriver {
+            run: self.name.clone(),
+            tool: tool.clone(),
+            declared: if declared.is_empty() {
+                "none".into()
+            } else {
+                declared.join(", ")
+            },
         })
+    }
+
+    /// Whether `pack`'s sidecar drives this run (and so is a primary
+    /// container, not a sidecar the kubelet would restart).
+    fn is_driver(&self, pack: &SkillPack) -> bool {
+        self.driver
+            .as_ref()
+            .is_some_and(|d| pack.metadata.name.as_deref() == Some(d.pack.as_str()))
     }
 
     fn agent_spec(&self) -> Option<&crate::resources::AgentSpec> {
@@ -498,11 +610,7 @@ impl<'a> Renderer<'a> {
     }
 
     fn task(&self) -> String {
-        match &self.run.spec.task {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
-        }
+        self.task.prompt().to_owned()
     }
 
     fn has_post_run(&self) -> bool {
@@ -517,12 +625,7 @@ impl<'a> Renderer<'a> {
         self.sidecars()
             .iter()
             .any(|(_, _, sc)| !sc.rbac.is_empty() || !sc.cluster_rbac.is_empty())
-            || self
-                .run
-                .spec
-                .lifecycle
-                .as_ref()
-                .is_some_and(|l| !l.rbac.is_empty())
+            || spec_lifecycle_rbac(self.run).is_some()
     }
 
     fn render(&self) -> Result<Rendered, RenderError> {
@@ -596,27 +699,62 @@ impl<'a> Renderer<'a> {
         for (_, pack, sc) in self.sidecars() {
             let pack_name = pack.metadata.name.clone().unwrap_or_default();
             let rbac_name = format!("sympozium-skill-{pack_name}-{}", self.name);
-            let rules = |rules: &[crate::resources::RbacRule]| -> Value {
-                rules.iter().map(|r| json!({"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs})).collect()
-            };
-            let subject =
-                json!([{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": self.ns}]);
             if !sc.rbac.is_empty() {
-                objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": self.metadata(&rbac_name), "rules": rules(&sc.rbac)}));
-                objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": self.metadata(&rbac_name),
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": rbac_name}, "subjects": subject}));
+                objects.extend(self.rbac(&rbac_name, &sc.rbac, RbacScope::Namespace, None));
             }
             if !sc.cluster_rbac.is_empty() {
-                // Cluster-scoped: no namespace, no owner (GC cannot follow a
-                // namespaced owner); the operator deletes them on cleanup.
-                let meta = json!({"name": rbac_name, "labels": self.labels()});
-                objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta, "rules": rules(&sc.cluster_rbac)}));
-                objects.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": meta,
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": rbac_name}, "subjects": subject}));
+                objects.extend(self.rbac(&rbac_name, &sc.cluster_rbac, RbacScope::Cluster, None));
             }
+        }
+        if let Some(rules) = spec_lifecycle_rbac(self.run) {
+            objects.extend(self.rbac(
+                &lifecycle_rbac_name(&self.name),
+                rules,
+                RbacScope::Namespace,
+                Some("lifecycle"),
+            ));
         }
         objects.push(self.job());
         Ok(Rendered { objects })
+    }
+
+    /// A Role and RoleBinding (or ClusterRole and ClusterRoleBinding) named
+    /// `name` granting `rules` to [`SERVICE_ACCOUNT`]; `component` replaces
+    /// the `sympozium.ai/component` label.
+    fn rbac(
+        &self,
+        name: &str,
+        rules: &[RbacRule],
+        scope: RbacScope,
+        component: Option<&str>,
+    ) -> [Value; 2] {
+        let rules: Vec<Value> = rules
+            .iter()
+            .map(|r| json!({"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs}))
+            .collect();
+        let subjects =
+            json!([{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": self.ns}]);
+        let mut labels = self.labels();
+        if let Some(c) = component {
+            labels["sympozium.ai/component"] = json!(c);
+        }
+        let (kind, meta) = match scope {
+            RbacScope::Namespace => {
+                let mut meta = self.metadata(name);
+                meta["labels"] = labels;
+                ("Role", meta)
+            }
+            // Cluster-scoped: no namespace, no owner (GC cannot follow a
+            // namespaced owner); the operator deletes them on cleanup.
+            RbacScope::Cluster => ("ClusterRole", json!({"name": name, "labels": labels})),
+        };
+        let api = "rbac.authorization.k8s.io/v1";
+        [
+            json!({"apiVersion": api, "kind": kind, "metadata": meta, "rules": rules}),
+            json!({"apiVersion": api, "kind": format!("{kind}Binding"), "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
+                "subjects": subjects}),
+        ]
     }
 
     fn job(&self) -> Value {
@@ -741,11 +879,19 @@ impl<'a> Renderer<'a> {
         if !servers.is_empty() {
             side.push(self.mcp_bridge(&servers));
         }
+        let mut containers = vec![self.agent_container()];
         for (r, pack, sc) in &sidecars {
-            side.push(self.skill_sidecar(r, pack, sc));
+            let c = self.skill_sidecar(r, pack, sc);
+            // The driving sidecar is a primary process: it ends the run by
+            // writing /ipc/done and exiting, so it must not be a native
+            // sidecar (the kubelet would restart it and rerun the workflow).
+            if self.is_driver(pack) && !self.opts.legacy_sidecars {
+                containers.push(c);
+            } else {
+                side.push(c);
+            }
         }
 
-        let mut containers = vec![self.agent_container()];
         if self.opts.legacy_sidecars {
             containers.extend(side);
         } else {
@@ -916,7 +1062,10 @@ impl<'a> Renderer<'a> {
         if let Some(u) = spec.use_context {
             e.push(env(r::USE_CONTEXT, u.to_string()));
         }
-        e.push(env(r::AGENT_MODE, "task"));
+        if let Task::SidecarDriven { .. } = self.task {
+            // The sidecar drives; the runner only answers /ipc/prompts.
+            e.push(env(r::AGENT_MODE, r::AGENT_MODE_PROMPT_SERVER));
+        }
         e.push(env(
             r::RUN_TIMEOUT,
             go_duration(self.timeout.unwrap_or(DEFAULT_TIMEOUT)),
@@ -1138,6 +1287,10 @@ impl<'a> Renderer<'a> {
         let pack_name = pack.metadata.name.clone().unwrap_or_default();
         let mut e = vec![env(skill_sidecar::SYMPOZIUM_SKILL_PACK, &pack_name)];
         e.extend(sc.env.iter().map(|v| json!(v)));
+        let driver = self.driver.as_ref().filter(|_| self.is_driver(pack));
+        if let Some(d) = driver {
+            e.push(env(skill_sidecar::SYMPOZIUM_RUN_CONFIG_JSON, &d.config));
+        }
         for (k, v) in &r.params {
             e.push(env(&skill_sidecar::skill_param(k), v));
         }
@@ -1193,7 +1346,9 @@ impl<'a> Renderer<'a> {
             "securityContext": security,
             "resources": resources(cpu, mem, cpu, mem),
         });
-        if !sc.command.is_empty() {
+        if let Some(d) = driver {
+            c["command"] = json!(d.command);
+        } else if !sc.command.is_empty() {
             c["command"] = json!(sc.command);
         }
         if !sc.ports.is_empty() {

@@ -21,6 +21,10 @@ pub const GROUP: &str = "sympozium.ai";
 pub const VERSION: &str = "v1alpha1";
 /// `apiVersion` of every resource here.
 pub const API_VERSION: &str = "sympozium.ai/v1alpha1";
+/// Label naming the Ensemble a run (or Agent) belongs to.
+pub const ENSEMBLE_LABEL: &str = "sympozium.ai/ensemble";
+/// Label the spawner puts on a sub-agent run: the parent run's name.
+pub const PARENT_RUN_LABEL: &str = "sympozium.ai/parent-run";
 
 macro_rules! resource {
     ($(#[$doc:meta])* $ty:ident, $spec:ty, $status:ty, $kind:literal, $plural:literal) => {
@@ -106,6 +110,10 @@ resource!(
 resource!(
     /// Rules that runs of an Agent must follow (§7.4).
     SympoziumPolicy, PolicySpec, Value, "SympoziumPolicy", "sympoziumpolicies"
+);
+resource!(
+    /// A team of agent personas (§7.7); only its token budget is read here.
+    Ensemble, EnsembleSpec, Value, "Ensemble", "ensembles"
 );
 resource!(
     /// An MCP server reachable from runs (§7.6).
@@ -822,4 +830,59 @@ pub struct McpServerStatus {
     /// Its URL.
     #[serde(default)]
     pub url: String,
+}
+
+/// `Ensemble.spec`, the part pod generation and admission read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnsembleSpec {
+    /// Shared memory, whose membrane carries the token budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_memory: Option<SharedMemory>,
+}
+
+/// `Ensemble.spec.sharedMemory`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SharedMemory {
+    /// The membrane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membrane: Option<Membrane>,
+}
+
+/// `Ensemble.spec.sharedMemory.membrane`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Membrane {
+    /// Token budget of all the ensemble's runs together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<TokenBudget>,
+}
+
+/// `membrane.tokenBudget`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenBudget {
+    /// Tokens all runs may use together (0 or absent: no limit).
+    #[serde(default)]
+    pub max_tokens: Option<i64>,
+    /// Tokens one run may use (not checked before the Pod exists).
+    #[serde(default)]
+    pub max_tokens_per_run: Option<i64>,
+    /// `halt` (default here) refuses new runs once the budget is spent;
+    /// `warn` only logs.
+    #[serde(default)]
+    pub action: String,
+}
+
+impl Ensemble {
+    /// The token budget, when one is set.
+    pub fn token_budget(&self) -> Option<&TokenBudget> {
+        self.spec
+            .shared_memory
+            .as_ref()?
+            .membrane
+            .as_ref()?
+            .token_budget
+            .as_ref()
+    }
 }

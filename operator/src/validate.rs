@@ -34,21 +34,24 @@ fn v(field: impl Into<String>, message: impl Into<String>) -> Violation {
     }
 }
 
-/// Checks a run against the webhook rules: env denylist, native tool
-/// declarations, volume name collisions, the image registry allowlist
-/// (hooks, sandbox, sidecars), the tool policy, sandbox requirement,
 /// Sub-agent depth allowed when the policy sets none.
 pub const DEFAULT_SUBAGENT_MAX_DEPTH: u32 = 3;
 
-/// Checks a run against the webhook rules: env denylist, native tool
-/// declarations, volume name collisions, the image registry allowlist
-/// (hooks, sandbox, sidecars), the tool policy, sandbox requirement,
-/// lifecycle RBAC, gate hooks, sub-agent depth and feature gate, and host
-/// access under the `restricted` profile.
+/// Checks a run against the webhook rules: the task's shape and mode, env
+/// denylist, native tool declarations, volume name collisions, the image
+/// registry allowlist (hooks, sandbox, sidecars), the tool policy, sandbox
+/// requirement, lifecycle RBAC, gate hooks, sub-agent depth and feature
+/// gate, and host access under the `restricted` profile.
 pub fn validate(inputs: &Inputs) -> Vec<Violation> {
     let run = &inputs.run;
     let spec = &run.spec;
     let mut out = Vec::new();
+
+    if let Some(t) = spec.task.as_ref().filter(|t| !t.is_null())
+        && let Err(e) = crate::task_mode::parse(t)
+    {
+        out.push(v("spec.task", e.to_string()));
+    }
 
     for k in spec.env.keys() {
         if ENV_DENYLIST.contains(&k.as_str()) {

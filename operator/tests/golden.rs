@@ -24,11 +24,21 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn example_inputs(name: &str) -> Inputs {
-    let text = std::fs::read_to_string(root().join(format!("examples/agentruns/{name}.yaml")))
-        .expect("example");
+/// Cases rendered from `tests/fixtures/` rather than the examples.
+const FIXTURES: [&str; 2] = ["sidecar-driven", "lifecycle-rbac"];
+
+fn inputs_from(path: PathBuf) -> Inputs {
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let bundle = Bundle::parse(&text).expect("parse");
     bundle.inputs_for(&bundle.runs[0])
+}
+
+fn example_inputs(name: &str) -> Inputs {
+    inputs_from(root().join(format!("examples/agentruns/{name}.yaml")))
+}
+
+fn fixture_inputs(name: &str) -> Inputs {
+    inputs_from(Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{name}.yaml")))
 }
 
 fn options(legacy: bool) -> RenderOptions {
@@ -63,6 +73,12 @@ fn cases() -> Vec<(String, Rendered)> {
         .map(|n| (n.to_string(), render_example(n, false)))
         .collect();
     v.push(("post-run-gate-postrun".into(), render_post_run_example()));
+    for name in FIXTURES {
+        v.push((
+            name.to_string(),
+            render(&fixture_inputs(name), &options(false)).expect("render"),
+        ));
+    }
     v.push((
         "skills-native-tools-legacy".into(),
         render_example("skills-native-tools", true),
@@ -288,4 +304,99 @@ fn the_restricted_check_catches_a_privileged_sidecar() {
     strict.policy = None;
     let v = agentpod_operator::validate::validate(&strict);
     assert!(v.iter().any(|v| v.field.contains("hostAccess")), "{v:?}");
+}
+
+fn env_of<'a>(container: &'a Value, name: &str) -> Option<&'a Value> {
+    container["env"]
+        .as_array()?
+        .iter()
+        .find(|e| e["name"] == name)
+        .map(|e| &e["value"])
+}
+
+#[test]
+fn sidecar_driven_runs_the_tool_as_a_primary_container() {
+    let r = render(&fixture_inputs("sidecar-driven"), &options(false)).expect("render");
+    let pod = r.pod_spec().expect("pod");
+    let containers = pod["containers"].as_array().expect("containers");
+    let agent = &containers[0];
+    assert_eq!(
+        env_of(agent, "AGENT_MODE"),
+        Some(&Value::from("prompt-server"))
+    );
+    assert_eq!(env_of(agent, "TASK"), Some(&Value::from("")));
+    // The driver is a plain container, so the kubelet never restarts it
+    // after it writes /ipc/done.
+    let driver = &containers[1];
+    assert_eq!(driver["name"], "skill-collector");
+    assert!(driver["restartPolicy"].is_null());
+    assert_eq!(
+        driver["command"],
+        serde_json::json!(["node", "/app/dist/cli.js", "collector-run"])
+    );
+    assert_eq!(
+        env_of(driver, "SYMPOZIUM_RUN_CONFIG_JSON"),
+        Some(&Value::from(
+            r#"{"batchSize":"1","services":"[\"example-com\"]"}"#
+        ))
+    );
+    // §4.5 order: pack, sidecar env, run config, SKILL_ params.
+    let names: Vec<&str> = driver["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|e| e["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "SYMPOZIUM_SKILL_PACK",
+            "LOG_LEVEL",
+            "SYMPOZIUM_RUN_CONFIG_JSON",
+            "SKILL_REGION"
+        ]
+    );
+    // A string task keeps the sidecar's own command and no AGENT_MODE.
+    let mut plain = fixture_inputs("sidecar-driven");
+    plain.run.spec.task = Some(Value::from("collect by hand"));
+    let r = render(&plain, &options(false)).expect("render");
+    let pod = r.pod_spec().expect("pod");
+    assert!(env_of(&pod["containers"][0], "AGENT_MODE").is_none());
+    let init = pod["initContainers"].as_array().expect("init");
+    let sc = init
+        .iter()
+        .find(|c| c["name"] == "skill-collector")
+        .expect("sidecar");
+    assert_eq!(
+        sc["command"],
+        serde_json::json!(["node", "/app/dist/cli.js", "serve"])
+    );
+    assert!(env_of(sc, "SYMPOZIUM_RUN_CONFIG_JSON").is_none());
+}
+
+#[test]
+fn lifecycle_rbac_renders_a_role_and_binding() {
+    let r = render(&fixture_inputs("lifecycle-rbac"), &options(false)).expect("render");
+    let kinds: Vec<(&str, &str)> = r
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o["kind"].as_str().expect("kind"),
+                o["metadata"]["name"].as_str().expect("name"),
+            )
+        })
+        .collect();
+    assert!(
+        kinds.contains(&("Role", "sympozium-lifecycle-release-notes")),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("RoleBinding", "sympozium-lifecycle-release-notes")),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        r.pod_spec().expect("pod")["automountServiceAccountToken"],
+        true
+    );
 }

@@ -110,9 +110,10 @@ pub fn strip_memory(response: &str) -> String {
     out.trim().to_owned()
 }
 
-/// What the controller records as `status.tokenUsage`.
+/// What the controller records as `status.tokenUsage`. Missing fields read
+/// as 0 (upstream omits none, but other writers may).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct TokenUsage {
     /// Prompt tokens.
     pub input_tokens: i64,
