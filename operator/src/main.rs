@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use agentpod_operator::input::Bundle;
 use agentpod_operator::render::{RenderOptions, render};
 use agentpod_operator::resources::AgentRun;
-use agentpod_operator::validate::validate;
+use agentpod_operator::validate::{validate, validate_skill_pack};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use kube::Api;
@@ -64,7 +64,7 @@ enum Cmd {
         #[command(flatten)]
         images: ImageArgs,
     },
-    /// Check each AgentRun in the files against the webhook rules.
+    /// Check each AgentRun and SkillPack in the files against the webhook rules.
     Validate {
         /// YAML files.
         #[arg(required = true)]
@@ -105,6 +105,15 @@ enum Cmd {
 }
 
 fn read_bundle(files: &[PathBuf]) -> anyhow::Result<Bundle> {
+    let bundle = read_documents(files)?;
+    if bundle.runs.is_empty() {
+        bail!("no AgentRun found in the input");
+    }
+    Ok(bundle)
+}
+
+/// Every resource in the files (`-` = stdin).
+fn read_documents(files: &[PathBuf]) -> anyhow::Result<Bundle> {
     let mut bundle = Bundle::default();
     for f in files {
         let text = if f.as_os_str() == "-" {
@@ -115,9 +124,6 @@ fn read_bundle(files: &[PathBuf]) -> anyhow::Result<Bundle> {
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
         };
         bundle.extend(Bundle::parse(&text).with_context(|| format!("parsing {}", f.display()))?);
-    }
-    if bundle.runs.is_empty() {
-        bail!("no AgentRun found in the input");
     }
     Ok(bundle)
 }
@@ -140,8 +146,22 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Cmd::Validate { files } => {
-            let bundle = read_bundle(&files)?;
+            let bundle = read_documents(&files)?;
+            if bundle.runs.is_empty() && bundle.skill_packs.is_empty() {
+                bail!("no AgentRun or SkillPack found in the input");
+            }
             let mut bad = 0;
+            for pack in &bundle.skill_packs {
+                let name = pack.metadata.name.as_deref().unwrap_or("<unnamed>");
+                let problems = validate_skill_pack(pack);
+                if problems.is_empty() {
+                    println!("SkillPack {name}: ok");
+                }
+                for p in &problems {
+                    println!("SkillPack {name}: {p}");
+                }
+                bad += problems.len();
+            }
             for run in &bundle.runs {
                 let name = run.metadata.name.as_deref().unwrap_or("<unnamed>");
                 let problems = validate(&bundle.inputs_for(run));

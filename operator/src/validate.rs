@@ -5,6 +5,7 @@ use agentpod_sdk::skill::validate_tools;
 use agentpod_sdk::wire::SidecarTool;
 
 use crate::render::{Inputs, RESERVED_VOLUMES};
+use crate::resources::SkillPack;
 
 /// Environment variables a run may not set.
 pub const ENV_DENYLIST: [&str; 7] = [
@@ -36,6 +37,46 @@ fn v(field: impl Into<String>, message: impl Into<String>) -> Violation {
 
 /// Sub-agent depth allowed when the policy sets none.
 pub const DEFAULT_SUBAGENT_MAX_DEPTH: u32 = 3;
+
+/// The admission rules that concern a SkillPack on its own (tool
+/// declarations and sidecar volume names), for pack authors who have no
+/// AgentRun yet. [`validate`] applies the same rules across a run's packs.
+pub fn validate_skill_pack(pack: &SkillPack) -> Vec<Violation> {
+    let mut out = Vec::new();
+    if let (Some(name), Some(sc)) = (pack.metadata.name.as_deref(), &pack.spec.sidecar) {
+        tool_violations(&[(name, sc.tools.as_slice())], &mut out);
+    }
+    pack_volume_violations(pack, &mut Vec::new(), &mut out);
+    out
+}
+
+fn tool_violations(tools: &[(&str, &[SidecarTool])], out: &mut Vec<Violation>) {
+    for p in validate_tools(tools) {
+        out.push(v(
+            format!("SkillPack {}.spec.sidecar.tools.{}", p.pack, p.tool),
+            p.message,
+        ));
+    }
+}
+
+/// Sidecar volumes that take a reserved name or one already in `names`.
+fn pack_volume_violations<'a>(
+    pack: &'a SkillPack,
+    names: &mut Vec<&'a str>,
+    out: &mut Vec<Violation>,
+) {
+    let pname = pack.metadata.name.as_deref().unwrap_or_default();
+    let Some(sc) = &pack.spec.sidecar else { return };
+    for (i, vol) in sc.volumes.iter().enumerate() {
+        if RESERVED_VOLUMES.contains(&vol.name.as_str()) || names.contains(&vol.name.as_str()) {
+            out.push(v(
+                format!("SkillPack {pname}.spec.sidecar.volumes[{i}].name"),
+                format!("{:?} collides with another Pod volume", vol.name),
+            ));
+        }
+        names.push(&vol.name);
+    }
+}
 
 /// Checks a run against the webhook rules: the task's shape and mode, env
 /// denylist, native tool declarations, volume name collisions, the image
@@ -113,24 +154,9 @@ pub fn validate(inputs: &Inputs) -> Vec<Violation> {
             ))
         })
         .collect();
-    for p in validate_tools(&tools) {
-        out.push(v(
-            format!("SkillPack {}.spec.sidecar.tools.{}", p.pack, p.tool),
-            p.message,
-        ));
-    }
+    tool_violations(&tools, &mut out);
     for p in &packs {
-        let pname = p.metadata.name.as_deref().unwrap_or_default();
-        let Some(sc) = &p.spec.sidecar else { continue };
-        for (i, vol) in sc.volumes.iter().enumerate() {
-            if RESERVED_VOLUMES.contains(&vol.name.as_str()) || names.contains(&vol.name.as_str()) {
-                out.push(v(
-                    format!("SkillPack {pname}.spec.sidecar.volumes[{i}].name"),
-                    format!("{:?} collides with another Pod volume", vol.name),
-                ));
-            }
-            names.push(&vol.name);
-        }
+        pack_volume_violations(p, &mut names, &mut out);
     }
 
     let policy = inputs.policy.as_ref().map(|p| &p.spec);

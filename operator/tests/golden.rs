@@ -400,3 +400,42 @@ fn lifecycle_rbac_renders_a_role_and_binding() {
         true
     );
 }
+
+#[test]
+fn skill_packs_validate_on_their_own() {
+    use agentpod_operator::validate::validate_skill_pack;
+    for name in ["k8s-ops", "code", "text-tools"] {
+        let path = root().join(format!("skillpacks/{name}.yaml"));
+        let bundle = Bundle::parse(&std::fs::read_to_string(&path).expect("read")).expect("parse");
+        assert_eq!(bundle.skill_packs.len(), 1, "{name}");
+        let problems = validate_skill_pack(&bundle.skill_packs[0]);
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+    }
+
+    let broken = Bundle::parse(
+        r#"
+apiVersion: sympozium.ai/v1alpha1
+kind: SkillPack
+metadata: {name: broken}
+spec:
+  sidecar:
+    image: example/broken:1
+    volumes: [{name: ipc, emptyDir: {}}]
+    tools:
+      - {name: read_file, description: shadows a built-in, exec: [cat]}
+      - {name: ok_tool, description: fine, exec: ["true"]}
+"#,
+    )
+    .expect("parse");
+    let problems = validate_skill_pack(&broken.skill_packs[0]);
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert!(
+        fields.contains(&"SkillPack broken.spec.sidecar.tools.read_file"),
+        "{problems:?}"
+    );
+    assert!(
+        fields.contains(&"SkillPack broken.spec.sidecar.volumes[0].name"),
+        "{problems:?}"
+    );
+    assert!(!fields.iter().any(|f| f.contains("ok_tool")), "{problems:?}");
+}
