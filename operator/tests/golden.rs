@@ -437,5 +437,8 @@ spec:
         fields.contains(&"SkillPack broken.spec.sidecar.volumes[0].name"),
         "{problems:?}"
     );
-    assert!(!fields.iter().any(|f| f.contains("ok_tool")), "{problems:?}");
+    assert!(
+        !fields.iter().any(|f| f.contains("ok_tool")),
+        "{problems:?}"
+    );
 }
