@@ -36,6 +36,30 @@ demo: setup
 demo-local-model: setup
 	@bash scripts/demo-local-model.sh
 
+## Container images without a daemon (podman, FROM scratch, static
+## binaries): localhost/agentpod/<name>:dev and target/images/<name>.tar.
+.PHONY: images setup-podman
+images: setup-podman
+	@bash scripts/images.sh
+
+## podman, runc, catatonit, busybox-static, ripgrep, and the private
+## podman configuration and store under target/podman/.
+setup-podman:
+	@bash scripts/setup-podman.sh
+
+## The conformance suite (conformance/README.md) against our binaries, with
+## the expected-failures list; JUnit XML in target/conformance/junit.xml.
+.PHONY: conformance conformance-images
+conformance: setup
+	$(CARGO) build -p agent-runner -p ipc-bridge -p mcp-bridge -p tool-executor -p memory-server -p agentpod-conformance
+	$(CARGO) run -q -p agentpod-conformance -- --bin-dir $${CARGO_TARGET_DIR:-target}/debug \
+		--expected-failures conformance/expected-failures.txt \
+		--junit target/conformance/junit.xml
+
+## The same scenarios against the images of `make images` (podman).
+conformance-images: images
+	$(CARGO) run -q -p agentpod-conformance -- --images --junit target/conformance/junit-images.xml
+
 ## Benchmarks; figures are written to bench/RESULTS.md.
 bench: setup
 	@bash scripts/bench-setup.sh

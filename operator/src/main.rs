@@ -130,13 +130,7 @@ fn read_documents(files: &[PathBuf]) -> anyhow::Result<Bundle> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,async_nats=warn".into()),
-        )
-        .init();
+    agentpod_sdk::logging::init_from_env();
     match Cli::parse().cmd {
         Cmd::Render { files, images } => {
             let bundle = read_bundle(&files)?;

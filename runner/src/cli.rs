@@ -44,21 +44,15 @@ pub fn parse() {
     Cli::parse();
 }
 
-/// Logs to stderr (stdout carries the result marker); `LOG_FORMAT=json` for
-/// JSON lines, `RUST_LOG` for the filter (default `info`). With telemetry on
+/// Logs to stderr (stdout carries the result marker) through
+/// [`agentpod_sdk::logging::layer`]: `LOG_FORMAT=json` for JSON lines,
+/// `RUST_LOG` for the filter. With telemetry on
 /// (`SYMPOZIUM_OTEL_ENABLED=true` and an endpoint), spans also go to the
 /// OpenTelemetry layer, whose filter is independent of `RUST_LOG`.
 pub fn init_logging() {
-    use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+    use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::prelude::*;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    let fmt = if json {
-        fmt.json().with_filter(filter).boxed()
-    } else {
-        fmt.with_filter(filter).boxed()
-    };
+    let fmt = agentpod_sdk::logging::layer(agentpod_sdk::logging::json_requested());
     let otel = crate::telemetry::start_from_env().map(|t| t.layer().with_filter(LevelFilter::INFO));
     tracing_subscriber::registry().with(fmt).with(otel).init();
 }

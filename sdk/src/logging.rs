@@ -1,12 +1,15 @@
 //! Logging set-up shared by every agentpod binary: `tracing` to stderr
 //! (stdout carries protocol: the result marker, MCP stdio), text or JSON
 //! lines (`LOG_FORMAT=json`, as the images set), filtered by `RUST_LOG`
-//! (default `info`).
+//! (default [`DEFAULT_FILTER`]).
 //!
 //! This is read before a binary's configuration so that configuration
 //! errors are logged in the chosen format.
 
-use tracing_subscriber::EnvFilter;
+use tracing::Subscriber;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt};
 
 /// `LOG_FORMAT`: `json` for JSON lines, anything else for text.
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
@@ -16,18 +19,35 @@ pub fn json_requested() -> bool {
     std::env::var(LOG_FORMAT).is_ok_and(|v| v.trim().eq_ignore_ascii_case("json"))
 }
 
-/// Installs the global subscriber: stderr, `RUST_LOG` filter (default
-/// `info`), JSON when `json` is true. Calling it twice is harmless.
-pub fn init(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().flatten_event(true).try_init()
+/// The filter when `RUST_LOG` is unset: `info`, with the NATS client's own
+/// connection chatter at `warn` (the bridges log connection state themselves).
+pub const DEFAULT_FILTER: &str = "info,async_nats=warn";
+
+/// The stderr layer every agentpod binary logs through: `RUST_LOG` filter
+/// (default [`DEFAULT_FILTER`]), JSON lines with flat fields when `json` is
+/// true, else text. Colours only when stderr is a terminal, so container
+/// logs stay plain. Binaries that add layers (the runner's OpenTelemetry
+/// export) stack them beside this one.
+pub fn layer<S>(json: bool) -> Box<dyn Layer<S> + Send + Sync + 'static>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        fmt.json().flatten_event(true).with_filter(filter).boxed()
     } else {
-        builder.try_init()
-    };
+        fmt.with_filter(filter).boxed()
+    }
+}
+
+/// Installs [`layer`] as the global subscriber. Calling it twice is
+/// harmless.
+pub fn init(json: bool) {
+    let _ = tracing_subscriber::registry().with(layer(json)).try_init();
 }
 
 /// [`init`] with the format from `LOG_FORMAT`.
