@@ -14,8 +14,9 @@ setup:
 build:
 	$(CARGO) build --workspace --all-targets
 
-## Format check, clippy with warnings as errors, then every test.
-test: setup
+## Format check, clippy with warnings as errors, then every test (the
+## podman tests build the images on demand).
+test: setup setup-podman
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace

@@ -8,6 +8,7 @@
 mod bridge_latency;
 mod exec_roundtrip;
 mod fixtures;
+mod images;
 mod machine;
 mod mcp_latency;
 mod memory_search;
@@ -31,6 +32,7 @@ const BENCHMARKS: &[&str] = &[
     exec_roundtrip::NAME,
     memory_search::NAME,
     mcp_latency::NAME,
+    images::NAME,
 ];
 
 /// Runs agentpod's benchmarks and reports the figures as Markdown.
@@ -79,6 +81,7 @@ async fn main() -> Result<()> {
             exec_roundtrip::NAME => exec_roundtrip::run().await,
             memory_search::NAME => memory_search::run().await,
             mcp_latency::NAME => mcp_latency::run().await,
+            images::NAME => images::run().await,
             _ => unreachable!("every name in BENCHMARKS has a match arm"),
         }
         .with_context(|| format!("benchmark {name}"))?;

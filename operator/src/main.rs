@@ -75,8 +75,9 @@ enum Cmd {
         /// The AgentRun, then the resources it references (`-` = stdin).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// `process` (each container a local process).
-        #[arg(long, default_value = "process", value_parser = ["process"])]
+        /// `process` (each container a local process) or `podman` (each a
+        /// container from the images of `make images`).
+        #[arg(long, default_value = "process", value_parser = ["process", "podman"])]
         engine: String,
         /// Print JSON lines on stdout instead of the timeline.
         #[arg(long)]
@@ -173,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Run {
             files,
-            engine: _,
+            engine,
             json,
             bin_dir,
             run_dir,
@@ -199,6 +200,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let opts = agentpod_operator::run::RunOptions {
                 documents,
+                engine: engine.parse().map_err(anyhow::Error::msg)?,
                 json,
                 bin_dir,
                 run_dir,

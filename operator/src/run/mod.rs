@@ -1,13 +1,16 @@
 //! `agentpod run`: an AgentRun's Pod on one machine, no cluster.
 //!
 //! The Pod is the one [`crate::render`] produces for a cluster; [`plan`]
-//! turns its containers into local processes (engine `process`), and this
-//! module runs them: init containers in order, sidecars before the agent,
-//! everything stopped when the agent ends or on Ctrl-C, with a live
-//! timeline ([`timeline`]) of containers, model turns, tool calls and the
-//! events published on the bus.
+//! turns its containers into local processes (engine `process`) or real
+//! containers from the agentpod images ([`podman`], engine `podman`), and
+//! this module runs them the same way for both: init containers in order,
+//! sidecars before the agent, everything stopped when the agent ends or on
+//! Ctrl-C, with a live timeline ([`timeline`]) of containers, model turns,
+//! tool calls and the events published on the bus. The event bus
+//! (nats-server) is a local process with either engine.
 
 pub mod plan;
+pub mod podman;
 pub mod procs;
 pub mod timeline;
 
@@ -28,7 +31,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::input::{Bundle, InputError, secret_strings};
 use crate::render::{RenderError, RenderOptions, render};
 use crate::resources::McpServerStatus;
-use plan::{PlanEnv, PlanError, ProcSpec, Role};
+use plan::{ContainerSpec, Mount, PlanEnv, PlanError, ProcSpec, Role};
+use podman::Podman;
 use procs::Proc;
 use timeline::{Event, Printer, Timing};
 
@@ -42,11 +46,45 @@ const SIDECAR_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for nats-server or the memory server to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// How the Pod's containers run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// Each container a local process of the built binaries.
+    #[default]
+    Process,
+    /// Each container a podman container from the agentpod images.
+    Podman,
+}
+
+impl Engine {
+    /// The name `--engine` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Process => "process",
+            Engine::Podman => "podman",
+        }
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "process" => Ok(Engine::Process),
+            "podman" => Ok(Engine::Podman),
+            _ => Err(format!("unknown engine {s:?} (process or podman)")),
+        }
+    }
+}
+
 /// Options of one local run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// The YAML documents (AgentRun and what it references).
     pub documents: Vec<String>,
+    /// How the containers run.
+    pub engine: Engine,
     /// JSON lines on stdout instead of the timeline.
     pub json: bool,
     /// Where our binaries are (default: next to the running executable).
@@ -83,6 +121,16 @@ pub enum RunError {
     /// A service did not come up.
     #[error("{0}")]
     Service(String),
+    /// Engine `podman`: images are not in the local store.
+    #[error(
+        "engine podman: image(s) not in the local store of {podman}: {images}; build them with `make images` (scripts/images.sh)"
+    )]
+    MissingImages {
+        /// The podman program used.
+        podman: String,
+        /// The missing images.
+        images: String,
+    },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
@@ -232,8 +280,12 @@ struct Started {
     procs: Vec<Proc>,
     timings: Vec<Timing>,
     stopped: Vec<String>,
+    /// Containers among `stopped` (stopped and removed).
+    stopped_containers: Vec<String>,
     start: Instant,
     tx: UnboundedSender<Event>,
+    /// Engine `podman`: how to reach it.
+    podman: Option<Podman>,
 }
 
 impl Started {
@@ -256,10 +308,32 @@ impl Started {
         });
     }
 
+    /// Starts one container with the run's engine.
+    fn spawn(&mut self, spec: &ProcSpec, logs: &Path) -> Result<&Proc, RunError> {
+        let p = match &self.podman {
+            Some(pm) => pm
+                .spawn(&spec.name, &spec.container, logs)
+                .map_err(io(format!("starting container {}", spec.name)))?,
+            None => procs::spawn(spec, logs).map_err(io(format!(
+                "starting {} ({})",
+                spec.name,
+                spec.program.display()
+            )))?,
+        };
+        self.procs.push(p);
+        Ok(&self.procs[self.procs.len() - 1])
+    }
+
     /// Stops everything still running, newest first.
     async fn stop_all(&mut self) {
         while let Some(mut p) = self.procs.pop() {
-            let st = procs::stop(&mut p, KILL_GRACE).await;
+            let st = match (&self.podman, &p.container) {
+                (Some(pm), Some(c)) => {
+                    self.stopped_containers.push(c.clone());
+                    pm.stop(&mut p, KILL_GRACE).await
+                }
+                _ => procs::stop(&mut p, KILL_GRACE).await,
+            };
             self.stopped.push(p.name.clone());
             self.record(&p, st.and_then(|s| s.code()));
         }
@@ -281,13 +355,20 @@ pub async fn run(opts: RunOptions) -> Result<i32, RunError> {
         procs: Vec::new(),
         timings: Vec::new(),
         stopped: Vec::new(),
+        stopped_containers: Vec::new(),
         start,
         tx: tx.clone(),
+        podman: None,
     };
     let outcome = play(&opts, &mut started).await;
-    // Whatever happened, nothing this run started outlives it.
+    // Whatever happened, nothing this run started outlives it: processes,
+    // containers (even one whose `podman run` died), their descendants.
     started.stop_all().await;
-    let strays = procs::sweep();
+    let mut strays = 0;
+    if let Some(pm) = &started.podman {
+        strays += pm.remove_all().await.len();
+    }
+    strays += procs::sweep();
     let code = match &outcome {
         Ok(c) => *c,
         Err(_) => 1,
@@ -295,6 +376,7 @@ pub async fn run(opts: RunOptions) -> Result<i32, RunError> {
     if !started.stopped.is_empty() || strays > 0 {
         let _ = tx.send(Event::Stopped {
             processes: std::mem::take(&mut started.stopped),
+            containers: std::mem::take(&mut started.stopped_containers),
             strays,
         });
     }
@@ -378,8 +460,19 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
         run: run_name.clone(),
         namespace: ns.clone(),
         folder: dir.display().to_string(),
-        engine: "process".into(),
+        engine: opts.engine.as_str().into(),
     });
+    if opts.engine == Engine::Podman {
+        let run_id = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() % 1_000_000)
+                .unwrap_or_default()
+        );
+        st.podman = Some(Podman::find(&caller, &bin_dir, &run_id));
+    }
 
     // The event bus.
     let bus_url = match caller.get("EVENT_BUS_URL").filter(|u| !u.is_empty()) {
@@ -401,8 +494,9 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
             let mut cmd = tokio::process::Command::new(&bin);
             cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
                 .arg(&store);
-            let p = procs::spawn_cmd("nats-server", cmd, &logs)
+            let mut p = procs::spawn_cmd("nats-server", cmd, &logs)
                 .map_err(io(format!("starting {}", bin.display())))?;
+            p.service = true;
             st.procs.push(p);
             let n = st.procs.len() - 1;
             wait_tcp(port, "nats-server", &mut st.procs[n]).await?;
@@ -415,6 +509,21 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
         }
     };
     let memory_port = free_port()?;
+    // Containers cannot run the host's stdio MCP commands: each runs here
+    // behind mcp-bridge's stdio adapter (what the operator deploys for a
+    // stdio MCPServer), and the containers reach it on 127.0.0.1.
+    let mut adapters = Vec::new();
+    let mut mcp_urls = BTreeMap::new();
+    let stdio_mcp = if st.podman.is_some() {
+        for (name, server) in stdio_mcp {
+            let port = free_port()?;
+            mcp_urls.insert(name.clone(), format!("http://127.0.0.1:{port}/"));
+            adapters.push((name, server, port));
+        }
+        BTreeMap::new()
+    } else {
+        stdio_mcp
+    };
     let penv = PlanEnv {
         dir: dir.clone(),
         bin_dir: bin_dir.clone(),
@@ -424,10 +533,67 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
         agent_env: opts.agent_env.clone(),
         secrets,
         stdio_mcp,
+        mcp_urls,
+        containers: st.podman.is_some(),
     };
     let plan = plan::plan(&rendered, &penv)?;
-    for d in &plan.dirs {
+    let memory_container = ContainerSpec {
+        image: "memory-server".into(),
+        env: caller
+            .iter()
+            .filter(|(k, _)| ["RUST_LOG", "LOG_FORMAT"].contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .chain([
+                ("MEMORY_DB_PATH".into(), "/data/memory.db".into()),
+                ("MEMORY_BIND".into(), "127.0.0.1".into()),
+                ("MEMORY_PORT".into(), memory_port.to_string()),
+                ("MEMORY_AGENT".into(), plan.run.clone()),
+            ])
+            .collect(),
+        mounts: vec![Mount {
+            path: "/data".into(),
+            local: dir.join("memory"),
+            read_only: false,
+        }],
+        user: "1000:1000".into(),
+        read_only: true,
+        ..ContainerSpec::default()
+    };
+    if let Some(pm) = &st.podman {
+        let mut images: Vec<String> = plan
+            .containers
+            .iter()
+            .map(|c| pm.local_image(&c.container.image))
+            .collect();
+        if plan.needs_memory {
+            images.push(pm.local_image(&memory_container.image));
+        }
+        images.sort();
+        images.dedup();
+        let missing = pm
+            .missing_images(&images)
+            .await
+            .map_err(io(format!("asking podman ({})", pm.program.display())))?;
+        if !missing.is_empty() {
+            return Err(RunError::MissingImages {
+                podman: pm.program.display().to_string(),
+                images: missing.join(", "),
+            });
+        }
+    }
+    let mut dirs = plan.dirs.clone();
+    if plan.needs_memory {
+        dirs.push(dir.join("memory"));
+    }
+    for d in &dirs {
         std::fs::create_dir_all(d).map_err(io(format!("creating {}", d.display())))?;
+        if st.podman.is_some() {
+            // Like an emptyDir: writable by the containers' user (UID 1000),
+            // whoever runs agentpod.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777))
+                .map_err(io(format!("opening up {}", d.display())))?;
+        }
     }
     for (f, text) in &plan.files {
         if let Some(parent) = f.parent() {
@@ -440,20 +606,72 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
         .map_err(io("writing pod.yaml"))?;
 
     // Services the Pod expects to find.
-    if plan.needs_memory {
-        let mut cmd = tokio::process::Command::new(bin_dir.join("memory-server"));
-        cmd.env_clear()
+    for (name, server, port) in adapters {
+        let bin = bin_dir.join("mcp-bridge");
+        let mut cmd = tokio::process::Command::new(&bin);
+        cmd.arg("--stdio-adapter")
+            .env_clear()
             .envs(
                 caller
                     .iter()
                     .filter(|(k, _)| ["PATH", "HOME", "RUST_LOG"].contains(&k.as_str())),
             )
-            .env("MEMORY_DB_PATH", dir.join("memory/memory.db"))
-            .env("MEMORY_BIND", "127.0.0.1")
-            .env("MEMORY_PORT", memory_port.to_string())
-            .env("MEMORY_AGENT", &plan.run);
-        let p =
-            procs::spawn_cmd("memory-server", cmd, &logs).map_err(io("starting memory-server"))?;
+            .env("STDIO_CMD", server["command"].as_str().unwrap_or_default())
+            .env(
+                "STDIO_ARGS",
+                server["args"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .env("STDIO_SERVER_NAME", &name)
+            .env("STDIO_HOST", "127.0.0.1")
+            .env("STDIO_PORT", port.to_string())
+            .current_dir(&dir);
+        for (k, v) in server["env"].as_object().into_iter().flatten() {
+            cmd.env(format!("STDIO_ENV_{k}"), v.as_str().unwrap_or_default());
+        }
+        let what = format!("mcp-adapter-{name}");
+        let mut p = procs::spawn_cmd(&what, cmd, &logs).map_err(io(format!(
+            "starting the stdio adapter of MCP server {name} ({})",
+            bin.display()
+        )))?;
+        p.service = true;
+        let pid = p.pid;
+        st.procs.push(p);
+        let n = st.procs.len() - 1;
+        wait_tcp(port, &what, &mut st.procs[n]).await?;
+        let _ = tx.send(Event::Service {
+            name: what,
+            url: format!("http://127.0.0.1:{port}/"),
+            pid,
+        });
+    }
+    if plan.needs_memory {
+        let mut p = match &st.podman {
+            Some(pm) => pm
+                .spawn("memory-server", &memory_container, &logs)
+                .map_err(io("starting the memory-server container"))?,
+            None => {
+                let mut cmd = tokio::process::Command::new(bin_dir.join("memory-server"));
+                cmd.env_clear()
+                    .envs(
+                        caller
+                            .iter()
+                            .filter(|(k, _)| ["PATH", "HOME", "RUST_LOG"].contains(&k.as_str())),
+                    )
+                    .env("MEMORY_DB_PATH", dir.join("memory/memory.db"))
+                    .env("MEMORY_BIND", "127.0.0.1")
+                    .env("MEMORY_PORT", memory_port.to_string())
+                    .env("MEMORY_AGENT", &plan.run);
+                procs::spawn_cmd("memory-server", cmd, &logs)
+                    .map_err(io("starting memory-server"))?
+            }
+        };
+        p.service = true;
         let pid = p.pid;
         st.procs.push(p);
         let n = st.procs.len() - 1;
@@ -538,19 +756,25 @@ async fn containers(
 ) -> Result<Option<i32>, RunError> {
     let tx = st.tx.clone();
     let start_one = |spec: &ProcSpec, st: &mut Started| -> Result<(), RunError> {
-        let p = procs::spawn(spec, logs).map_err(io(format!(
-            "starting {} ({})",
-            spec.name,
-            spec.program.display()
-        )))?;
+        let image = st
+            .podman
+            .as_ref()
+            .map(|pm| pm.local_image(&spec.container.image));
+        let p = st.spawn(spec, logs)?;
         let _ = tx.send(Event::ContainerStarted {
             name: spec.name.clone(),
             role: spec.role,
             pid: p.pid,
-            program: spec.program.display().to_string(),
-            stand_in: spec.stand_in.clone(),
+            program: image
+                .clone()
+                .unwrap_or_else(|| spec.program.display().to_string()),
+            stand_in: if image.is_some() {
+                None
+            } else {
+                spec.stand_in.clone()
+            },
+            container: p.container.clone(),
         });
-        st.procs.push(p);
         Ok(())
     };
     let interrupted = |sig: &str| {
@@ -612,11 +836,10 @@ async fn containers(
     }
     // Sidecars end by themselves once the result is out; give them time.
     let deadline = tokio::time::Instant::now() + SIDECAR_EXIT_WAIT;
-    let services = ["nats-server", "memory-server"];
     loop {
         let mut i = 0;
         while i < st.procs.len() {
-            if services.contains(&st.procs[i].name.as_str()) {
+            if st.procs[i].service {
                 i += 1;
                 continue;
             }
@@ -625,11 +848,7 @@ async fn containers(
                 _ => i += 1,
             }
         }
-        let left = st
-            .procs
-            .iter()
-            .filter(|p| !services.contains(&p.name.as_str()))
-            .count();
+        let left = st.procs.iter().filter(|p| !p.service).count();
         if left == 0 || tokio::time::Instant::now() > deadline {
             break;
         }

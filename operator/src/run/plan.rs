@@ -1,5 +1,6 @@
-//! From the rendered Pod to local processes: a pure function. Every
-//! container becomes a [`ProcSpec`] (program, arguments, environment),
+//! From the rendered Pod to local processes or containers: a pure
+//! function. Every container becomes a [`ProcSpec`] (program, arguments,
+//! environment, and the [`ContainerSpec`] the podman engine runs instead),
 //! every volume a directory of the run folder, every ConfigMap a set of
 //! files, and the in-cluster addresses (event bus, memory server) the local
 //! ones.
@@ -22,6 +23,9 @@ pub const OUR_BINARIES: [&str; 5] = [
 
 /// Variables copied from the caller into every process.
 const PASSTHROUGH: [&str; 5] = ["PATH", "HOME", "LANG", "RUST_LOG", "LOG_FORMAT"];
+/// Variables copied from the caller into every container (the image
+/// sets `PATH`, `HOME` and the rest).
+const CONTAINER_PASSTHROUGH: [&str; 2] = ["RUST_LOG", "LOG_FORMAT"];
 
 /// Model credentials copied from the caller into the agent (in a cluster
 /// they come from the run's Secret).
@@ -65,6 +69,43 @@ pub struct ProcSpec {
     pub cwd: PathBuf,
     /// Set when the program is a stand-in for an image we cannot run as is.
     pub stand_in: Option<String>,
+    /// The same container as a real container (engine `podman`).
+    pub container: ContainerSpec,
+}
+
+/// One container of the Pod as podman runs it: the rendered image,
+/// command, arguments and environment as they are (paths are the Pod's),
+/// with the volumes as bind mounts of the run folder's directories.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContainerSpec {
+    /// The image as rendered (the engine maps ours to local tags).
+    pub image: String,
+    /// `command` (replaces the image's entrypoint when not empty).
+    pub command: Vec<String>,
+    /// `args`.
+    pub args: Vec<String>,
+    /// The environment: the rendered one with the local bus and memory
+    /// server addresses, secrets resolved, model keys for the agent.
+    pub env: BTreeMap<String, String>,
+    /// Bind mounts.
+    pub mounts: Vec<Mount>,
+    /// `workingDir`, when set.
+    pub working_dir: Option<String>,
+    /// `runAsUser:runAsGroup` (container, then Pod, default 1000:1000).
+    pub user: String,
+    /// `readOnlyRootFilesystem`.
+    pub read_only: bool,
+}
+
+/// A volume mount as a bind mount.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mount {
+    /// Path in the container.
+    pub path: String,
+    /// Directory (or file, with `subPath`) of the run folder.
+    pub local: PathBuf,
+    /// Mounted read-only.
+    pub read_only: bool,
 }
 
 /// What the local run needs besides the containers.
@@ -105,8 +146,15 @@ pub struct PlanEnv {
     pub agent_env: Vec<(String, String)>,
     /// Secrets by name, as strings (`valueFrom.secretKeyRef`).
     pub secrets: BTreeMap<String, BTreeMap<String, String>>,
-    /// Local stdio commands for MCP servers, by server name.
+    /// Local stdio commands for MCP servers, by server name (run by
+    /// mcp-bridge as its children: engine `process`).
     pub stdio_mcp: BTreeMap<String, Value>,
+    /// Local URLs of MCP servers, by server name (stdio servers behind a
+    /// local stdio adapter: engine `podman`).
+    pub mcp_urls: BTreeMap<String, String>,
+    /// The containers run as containers (engine `podman`): an image with
+    /// no local equivalent is not an error.
+    pub containers: bool,
 }
 
 /// Why a Pod cannot run locally.
@@ -150,14 +198,28 @@ fn basename(p: &str) -> &str {
 }
 
 /// Rewrites the `mcp-servers.yaml` of the run's MCP ConfigMap so that
-/// servers with a local stdio command run as children of mcp-bridge.
-fn rewrite_mcp_config(text: &str, stdio: &BTreeMap<String, Value>) -> String {
+/// servers with a local stdio command run as children of mcp-bridge, and
+/// servers with a local URL are reached there.
+fn rewrite_mcp_config(
+    text: &str,
+    stdio: &BTreeMap<String, Value>,
+    urls: &BTreeMap<String, String>,
+) -> String {
     let Ok(mut doc) = serde_yaml::from_str::<Value>(text) else {
         return text.to_owned();
     };
     let mut changed = false;
     if let Some(servers) = doc["servers"].as_array_mut() {
         for srv in servers {
+            if let Some(url) = urls.get(s(&srv["name"]))
+                && let Some(o) = srv.as_object_mut()
+            {
+                o.remove("auth");
+                o.remove("headers");
+                o.insert("url".into(), Value::String(url.clone()));
+                changed = true;
+                continue;
+            }
             let Some(local) = stdio.get(s(&srv["name"])) else {
                 continue;
             };
@@ -217,7 +279,7 @@ pub fn plan(rendered: &Rendered, env: &PlanEnv) -> Result<Plan, PlanError> {
         for cm in cms {
             for (key, text) in config_map_files(rendered, &cm) {
                 let text = if key == "mcp-servers.yaml" {
-                    rewrite_mcp_config(&text, &env.stdio_mcp)
+                    rewrite_mcp_config(&text, &env.stdio_mcp, &env.mcp_urls)
                 } else {
                     text
                 };
@@ -246,14 +308,26 @@ pub fn plan(rendered: &Rendered, env: &PlanEnv) -> Result<Plan, PlanError> {
         } else {
             Role::Init
         };
-        containers.push(proc_spec(c, role, &vol_dirs, env)?);
+        containers.push(proc_spec(c, role, &vol_dirs, env, &pod["securityContext"])?);
     }
     let mut main = None;
     for c in pod["containers"].as_array().into_iter().flatten() {
         if s(&c["name"]) == "agent" {
-            main = Some(proc_spec(c, Role::Main, &vol_dirs, env)?);
+            main = Some(proc_spec(
+                c,
+                Role::Main,
+                &vol_dirs,
+                env,
+                &pod["securityContext"],
+            )?);
         } else {
-            containers.push(proc_spec(c, Role::Sidecar, &vol_dirs, env)?);
+            containers.push(proc_spec(
+                c,
+                Role::Sidecar,
+                &vol_dirs,
+                env,
+                &pod["securityContext"],
+            )?);
         }
     }
     let main = main.ok_or(PlanError::NoAgent)?;
@@ -314,10 +388,11 @@ fn proc_spec(
     role: Role,
     vol_dirs: &BTreeMap<String, PathBuf>,
     penv: &PlanEnv,
+    pod_security: &Value,
 ) -> Result<ProcSpec, PlanError> {
     let name = s(&c["name"]).to_owned();
     let image = s(&c["image"]).to_owned();
-    let mut mounts: Vec<(String, PathBuf)> = c["volumeMounts"]
+    let binds: Vec<Mount> = c["volumeMounts"]
         .as_array()
         .into_iter()
         .flatten()
@@ -326,21 +401,38 @@ fn proc_spec(
             if let Some(sub) = m["subPath"].as_str().filter(|p| !p.is_empty()) {
                 local = local.join(sub);
             }
-            Some((s(&m["mountPath"]).trim_end_matches('/').to_owned(), local))
+            Some(Mount {
+                path: s(&m["mountPath"]).trim_end_matches('/').to_owned(),
+                local,
+                read_only: m["readOnly"].as_bool().unwrap_or(false),
+            })
         })
+        .collect();
+    let mut mounts: Vec<(String, PathBuf)> = binds
+        .iter()
+        .map(|m| (m.path.clone(), m.local.clone()))
         .collect();
     // Longest mount path first, so `/config/x` wins over `/config`.
     mounts.sort_by_key(|(m, _)| std::cmp::Reverse(m.len()));
     let mounts = Mounts(mounts);
 
     let mut env = BTreeMap::new();
+    let mut cenv = BTreeMap::new();
     for k in PASSTHROUGH {
         if let Some(v) = penv.caller.get(k) {
             env.insert(k.to_owned(), v.clone());
         }
     }
+    for k in CONTAINER_PASSTHROUGH {
+        if let Some(v) = penv.caller.get(k) {
+            cenv.insert(k.to_owned(), v.clone());
+        }
+    }
     for e in c["env"].as_array().into_iter().flatten() {
         let key = s(&e["name"]).to_owned();
+        if let Some(v) = e["value"].as_str() {
+            cenv.insert(key.clone(), v.to_owned());
+        }
         let value = if let Some(v) = e["value"].as_str() {
             Some(mounts.rewrite(v))
         } else if let Some(r) = e["valueFrom"]["secretKeyRef"].as_object() {
@@ -355,14 +447,17 @@ fn proc_spec(
             penv.caller.get(&key).cloned()
         };
         if let Some(v) = value {
+            cenv.entry(key.clone()).or_insert_with(|| v.clone());
             env.insert(key, v);
         }
     }
-    if env.contains_key("EVENT_BUS_URL") || image_name(&image) == "ipc-bridge" {
-        env.insert("EVENT_BUS_URL".into(), penv.bus_url.clone());
-    }
-    if env.contains_key("MEMORY_SERVER_URL") {
-        env.insert("MEMORY_SERVER_URL".into(), penv.memory_url.clone());
+    for env in [&mut env, &mut cenv] {
+        if env.contains_key("EVENT_BUS_URL") || image_name(&image) == "ipc-bridge" {
+            env.insert("EVENT_BUS_URL".into(), penv.bus_url.clone());
+        }
+        if env.contains_key("MEMORY_SERVER_URL") {
+            env.insert("MEMORY_SERVER_URL".into(), penv.memory_url.clone());
+        }
     }
     for (pod_path, var) in [
         ("/ipc", "AGENTPOD_IPC_ROOT"),
@@ -378,21 +473,39 @@ fn proc_spec(
         env.insert("TMPDIR".into(), tmp.display().to_string());
     }
     if role == Role::Main {
-        for k in MODEL_KEYS {
-            if let Some(v) = penv.caller.get(k).filter(|v| !v.is_empty()) {
-                env.entry(k.to_owned()).or_insert_with(|| v.clone());
+        for env in [&mut env, &mut cenv] {
+            for k in MODEL_KEYS {
+                if let Some(v) = penv.caller.get(k).filter(|v| !v.is_empty()) {
+                    env.entry(k.to_owned()).or_insert_with(|| v.clone());
+                }
             }
-        }
-        for (k, v) in &penv.agent_env {
-            env.insert(k.clone(), v.clone());
+            for (k, v) in &penv.agent_env {
+                env.insert(k.clone(), v.clone());
+            }
         }
     }
 
     let command = strings(&c["command"]);
-    let args: Vec<String> = strings(&c["args"])
-        .iter()
-        .map(|a| mounts.rewrite(a))
-        .collect();
+    let pod_args = strings(&c["args"]);
+    let args: Vec<String> = pod_args.iter().map(|a| mounts.rewrite(a)).collect();
+    let sc = |k: &str| {
+        let v = &c["securityContext"][k];
+        if v.is_null() { &pod_security[k] } else { v }
+    };
+    let container = ContainerSpec {
+        image: image.clone(),
+        command: command.clone(),
+        args: pod_args,
+        env: cenv,
+        mounts: binds,
+        working_dir: c["workingDir"].as_str().map(str::to_owned),
+        user: format!(
+            "{}:{}",
+            sc("runAsUser").as_i64().unwrap_or(1000),
+            sc("runAsGroup").as_i64().unwrap_or(1000)
+        ),
+        read_only: sc("readOnlyRootFilesystem").as_bool().unwrap_or(false),
+    };
     let img = image_name(&image);
     let ours = |n: &str| OUR_BINARIES.contains(&n);
     let (program, mut argv, stand_in) = if ours(img) {
@@ -422,6 +535,9 @@ fn proc_spec(
             [command[1..].to_vec(), args].concat(),
             Some(format!("host command for {image}")),
         )
+    } else if penv.containers {
+        // Only the container matters: podman runs the image as it is.
+        (PathBuf::new(), args, None)
     } else {
         return Err(PlanError::NoLocalProgram {
             container: name,
@@ -447,6 +563,7 @@ fn proc_spec(
         env,
         cwd,
         stand_in,
+        container,
     })
 }
 
@@ -521,6 +638,58 @@ mod tests {
     }
 
     #[test]
+    fn containers_keep_pod_paths_and_mount_the_run_folder() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/agentruns/skills-native-tools.yaml"
+        ))
+        .unwrap();
+        let mut env = penv();
+        env.containers = true;
+        env.caller.insert("PATH".into(), "/host/bin".into());
+        let p = plan(&rendered(&text), &env).unwrap();
+        let agent = &p.containers.last().unwrap().container;
+        assert_eq!(agent.image, "ghcr.io/agentpod/agent-runner:0.1.0");
+        assert_eq!(agent.user, "1000:1000");
+        assert!(agent.read_only);
+        assert!(!agent.env.contains_key("AGENTPOD_IPC_ROOT"));
+        assert!(!agent.env.contains_key("PATH"), "the image sets PATH");
+        assert_eq!(
+            agent.env["SIDECAR_TOOLS_MANIFEST_PATH"],
+            "/config/sidecar-tools/sidecar-tools.json"
+        );
+        let ipc = agent.mounts.iter().find(|m| m.path == "/ipc").unwrap();
+        assert_eq!(ipc.local, PathBuf::from("/r/ipc"));
+        assert!(!ipc.read_only);
+        assert!(
+            agent
+                .mounts
+                .iter()
+                .any(|m| m.path == "/skills" && m.read_only)
+        );
+        let bridge = p
+            .containers
+            .iter()
+            .find(|c| c.name == "ipc-bridge")
+            .unwrap();
+        assert_eq!(bridge.container.env["EVENT_BUS_URL"], "nats://127.0.0.1:1");
+        assert!(bridge.container.args.is_empty(), "default -ipc-path /ipc");
+    }
+
+    #[test]
+    fn local_mcp_urls_replace_cluster_urls() {
+        let urls = [("tools".to_owned(), "http://127.0.0.1:9/".to_owned())].into();
+        let out = rewrite_mcp_config(
+            "servers:\n- name: tools\n  url: http://x.svc:8080\n  toolsPrefix: t\n",
+            &BTreeMap::new(),
+            &urls,
+        );
+        let v: Value = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(v["servers"][0]["url"], "http://127.0.0.1:9/");
+        assert_eq!(v["servers"][0]["toolsPrefix"], "t");
+    }
+
+    #[test]
     fn stdio_mcp_servers_replace_urls() {
         let mut stdio = BTreeMap::new();
         stdio.insert(
@@ -530,6 +699,7 @@ mod tests {
         let out = rewrite_mcp_config(
             "servers:\n- name: tools\n  url: http://x.svc:8080\n  toolsPrefix: t\n",
             &stdio,
+            &BTreeMap::new(),
         );
         let v: Value = serde_yaml::from_str(&out).unwrap();
         assert_eq!(v["servers"][0]["command"], "python3");

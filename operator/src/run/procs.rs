@@ -22,6 +22,11 @@ pub struct Proc {
     pub started: Instant,
     /// The child.
     pub child: Child,
+    /// The container it runs (engine `podman`: the child is `podman run`).
+    pub container: Option<String>,
+    /// A service the Pod depends on (bus, memory server, MCP adapter), not
+    /// one of its containers: it runs until the end.
+    pub service: bool,
 }
 
 /// Starts `spec` in a new process group with only its own environment;
@@ -54,6 +59,8 @@ pub fn spawn_cmd(name: &str, mut cmd: Command, logs: &Path) -> io::Result<Proc> 
         pid,
         started: Instant::now(),
         child,
+        container: None,
+        service: false,
     })
 }
 

@@ -45,13 +45,16 @@ pub enum Event {
         name: String,
         /// Role.
         role: Role,
-        /// Pid (= process group).
+        /// Pid (= process group; engine `podman`: of `podman run`).
         pid: i32,
-        /// Program.
+        /// Program (engine `podman`: the local image).
         program: String,
         /// What it stands in for, when not the image's own binary.
         #[serde(skip_serializing_if = "Option::is_none")]
         stand_in: Option<String>,
+        /// Engine `podman`: the container's name.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
     },
     /// A sidecar is ready (mcp-bridge: its tools manifest is written).
     ContainerReady {
@@ -132,6 +135,9 @@ pub enum Event {
     Stopped {
         /// Names of what was stopped.
         processes: Vec<String>,
+        /// Engine `podman`: the containers among them, stopped and removed.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        containers: Vec<String>,
         /// Stray descendants killed at the end.
         strays: usize,
     },
@@ -249,8 +255,9 @@ impl Printer {
                 name,
                 role,
                 pid,
+                program,
                 stand_in,
-                ..
+                container,
             } => {
                 let role = match role {
                     Role::Init => "init container",
@@ -261,7 +268,12 @@ impl Printer {
                     .as_deref()
                     .map(|s| format!(" [{s}]"))
                     .unwrap_or_default();
-                format!("pod      │ ▶ {role} {name} started (pid {pid}){via}")
+                match container {
+                    Some(c) => {
+                        format!("pod      │ ▶ {role} {name} started: container {c} from {program}")
+                    }
+                    None => format!("pod      │ ▶ {role} {name} started (pid {pid}){via}"),
+                }
             }
             Event::ContainerReady { name, after_ms } => {
                 format!("pod      │ ✓ {name} ready after {after_ms} ms")
@@ -317,16 +329,30 @@ impl Printer {
             Event::Interrupted { signal } => {
                 format!("run      │ {signal} received: stopping every process this run started")
             }
-            Event::Stopped { processes, strays } => format!(
-                "run      │ stopped {} process(es){}: {}",
-                processes.len(),
-                if *strays > 0 {
-                    format!(" and {strays} stray descendant(s)")
-                } else {
-                    String::new()
-                },
-                processes.join(", ")
-            ),
+            Event::Stopped {
+                processes,
+                containers,
+                strays,
+            } => {
+                let mut s = format!(
+                    "run      │ stopped {} process(es){}: {}",
+                    processes.len(),
+                    if *strays > 0 {
+                        format!(" and {strays} stray(s)")
+                    } else {
+                        String::new()
+                    },
+                    processes.join(", ")
+                );
+                if !containers.is_empty() {
+                    s.push_str(&format!(
+                        "\n                   │ stopped and removed {} container(s): {}",
+                        containers.len(),
+                        containers.join(", ")
+                    ));
+                }
+                s
+            }
             Event::RunFinished {
                 exit_code,
                 wall_ms,

@@ -1,0 +1,583 @@
+//! The images of `make images` and `agentpod run --engine podman`, for
+//! real: every image started as UID 1000 with a read-only root; the demo
+//! AgentRun as podman containers (same result, files and NATS events as
+//! the process engine) with nothing left behind, also after Ctrl-C.
+//!
+//! The images are built on demand with `scripts/images.sh` (quick when up
+//! to date). When podman cannot run here these tests fail, loudly; set
+//! `AGENTPOD_SKIP_PODMAN=1` to skip them on purpose.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use agentpod_test_support::llm::{Script, ScriptedLlm};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentpod");
+
+/// Every image `make images` builds.
+const IMAGES: [&str; 9] = [
+    "agent-runner",
+    "ipc-bridge",
+    "mcp-bridge",
+    "memory-server",
+    "tool-executor",
+    "agentpod",
+    "skill-code",
+    "skill-k8s-ops",
+    "skill-text-tools",
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn image(name: &str) -> String {
+    format!("localhost/agentpod/{name}:dev")
+}
+
+/// `false` (and a SKIPPED line) when `AGENTPOD_SKIP_PODMAN=1`; else builds
+/// the images once per test binary, panicking with the script's output
+/// when that fails.
+fn images_ready(test: &str) -> bool {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    if std::env::var("AGENTPOD_SKIP_PODMAN").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED {test}: AGENTPOD_SKIP_PODMAN=1");
+        return false;
+    }
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let out = Command::new("bash")
+            .arg("scripts/images.sh")
+            .current_dir(root())
+            .output()
+            .expect("running scripts/images.sh");
+        assert!(
+            out.status.success(),
+            "scripts/images.sh failed ({}): podman cannot build the images here \
+             (set AGENTPOD_SKIP_PODMAN=1 to skip these tests on purpose)\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        *built = true;
+    }
+    true
+}
+
+/// `scripts/podman.sh <args>` (the private store).
+fn podman(args: &[&str]) -> Output {
+    Command::new("bash")
+        .arg("scripts/podman.sh")
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running scripts/podman.sh")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The Pod's binaries next to `agentpod` (the stdio MCP adapter runs
+/// here), built if missing.
+fn ensure_binaries() {
+    let dir = Path::new(BIN).parent().unwrap();
+    if dir.join("mcp-bridge").exists() {
+        return;
+    }
+    let st = Command::new(env!("CARGO"))
+        .args(["build", "-p", "mcp-bridge"])
+        .current_dir(root())
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+// ---------------------------------------------------------------- images
+
+#[test]
+fn every_image_starts_as_uid_1000_with_a_read_only_root() {
+    if !images_ready("every_image_starts_as_uid_1000_with_a_read_only_root") {
+        return;
+    }
+    for name in IMAGES {
+        let img = image(name);
+        let conf = podman(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}}|{{.Config.WorkingDir}}",
+            &img,
+        ]);
+        assert!(conf.status.success(), "{img}: {}", text(&conf));
+        assert_eq!(
+            String::from_utf8_lossy(&conf.stdout).trim(),
+            "1000:1000|/workspace",
+            "{img}: image user and working directory"
+        );
+        // The image's own user (no --user), no network, read-only root.
+        let out = podman(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--read-only",
+            "--cap-drop",
+            "all",
+            &img,
+            "--help",
+        ]);
+        assert!(out.status.success(), "{img} --help: {}", text(&out));
+        assert!(text(&out).contains("Usage"), "{img} --help: {}", text(&out));
+    }
+}
+
+/// Runs `cmd` with `entrypoint` in `name`'s image (read-only, no network);
+/// returns stdout.
+fn smoke(name: &str, entrypoint: &str, cmd: &[&str]) -> String {
+    let img = image(name);
+    let mut args = vec![
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--read-only",
+        "--entrypoint",
+        entrypoint,
+        &img,
+    ];
+    args.extend_from_slice(cmd);
+    let out = podman(&args);
+    assert!(
+        out.status.success(),
+        "{img}: {entrypoint} {cmd:?}: {}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn skillpack_images_carry_their_tools_and_a_shell() {
+    if !images_ready("skillpack_images_carry_their_tools_and_a_shell") {
+        return;
+    }
+    for name in ["tool-executor", "skill-code", "skill-k8s-ops"] {
+        let out = smoke(name, "/bin/sh", &["-c", "id -u; echo hi | tr a-z A-Z"]);
+        assert_eq!(out, "1000\nHI\n", "{name}");
+    }
+    let out = smoke("skill-code", "git", &["--version"]);
+    assert!(out.starts_with("git version"), "{out}");
+    let out = smoke("skill-code", "rg", &["--version"]);
+    assert!(out.starts_with("ripgrep"), "{out}");
+    let out = smoke("skill-code", "make", &["--version"]);
+    assert!(out.starts_with("GNU Make"), "{out}");
+    // git and rg on a repository in /tmp (a tmpfs with --read-only).
+    let out = smoke(
+        "skill-code",
+        "/bin/sh",
+        &[
+            "-c",
+            "cd /tmp && git init -q r && cd r && echo 'fn main() {}' > a.rs \
+             && git status --short && rg --line-number main a.rs",
+        ],
+    );
+    assert_eq!(out, "?? a.rs\n1:fn main() {}\n");
+    let out = smoke("skill-k8s-ops", "kubectl", &["version", "--client"]);
+    assert!(out.contains("Client Version"), "{out}");
+    let out = smoke("skill-text-tools", "/usr/local/bin/text-tools", &["tools"]);
+    assert!(out.contains("word_count"), "{out}");
+}
+
+// ------------------------------------------------------------ the engine
+
+/// `agentpod run --engine podman --json` of the demo; stdout lines arrive
+/// on the receiver.
+fn start_run(run_dir: &Path, model_url: &str) -> (Child, mpsc::Receiver<Value>) {
+    ensure_binaries();
+    let mut child = Command::new(BIN)
+        .current_dir(root())
+        .args([
+            "run",
+            "examples/demo/agentrun.yaml",
+            "--engine",
+            "podman",
+            "--json",
+            "--run-dir",
+        ])
+        .arg(run_dir)
+        .args(["--env", &format!("MODEL_BASE_URL={model_url}")])
+        .args(["--env", "API_KEY=test"])
+        .env_remove("EVENT_BUS_URL")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("AGENTPOD_PODMAN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            if tx.send(v).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("agentpod run did not end within {within:?}");
+        }
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+}
+
+/// Command lines of every live process (zombies excluded).
+fn live_cmdlines() -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let zombie = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|s| s == "Z");
+        if zombie {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            out.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
+        }
+    }
+    out
+}
+
+/// No container of the run in the store, no process (conmon, `podman
+/// run`, nats-server, adapter, MCP server) naming it or its folder.
+fn assert_nothing_left(run_dir: &Path, containers: &[String]) {
+    assert!(!containers.is_empty(), "the run started containers");
+    let ps = podman(&["ps", "--all", "--format", "{{.Names}}"]);
+    assert!(ps.status.success(), "{}", text(&ps));
+    let names = String::from_utf8_lossy(&ps.stdout).into_owned();
+    for c in containers {
+        assert!(
+            !names.lines().any(|n| n.trim() == c),
+            "container {c} outlived the run: {names}"
+        );
+    }
+    let folder = run_dir.display().to_string();
+    for (pid, cmd) in live_cmdlines() {
+        assert!(
+            !cmd.contains(&folder) && !containers.iter().any(|c| cmd.contains(c.as_str())),
+            "process {pid} ({cmd}) outlived the run"
+        );
+    }
+}
+
+fn of<'a>(events: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> {
+    events.iter().filter(move |e| e["event"] == kind)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_run_plays_the_whole_pod_in_podman() {
+    if !images_ready("the_demo_run_plays_the_whole_pod_in_podman") {
+        return;
+    }
+    let llm = ScriptedLlm::start(
+        Script::from_file(root().join("examples/demo/conversation.yaml")).unwrap(),
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let (mut child, rx) = start_run(&run_dir, &llm.base_url());
+    let (status, events, running) = tokio::task::spawn_blocking(move || {
+        let mut events = Vec::new();
+        let mut running = String::new();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while let Ok(ev) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if ev["event"] == "tool_call" && running.is_empty() {
+                running = text(&podman(&["ps", "--format", "{{.Names}} {{.Image}}"]));
+            }
+            events.push(ev);
+        }
+        (
+            wait_exit(&mut child, Duration::from_secs(10)),
+            events,
+            running,
+        )
+    })
+    .await
+    .unwrap();
+    llm.assert_finished();
+    assert_eq!(status.code(), Some(0), "events: {events:#?}");
+    let of = |kind: &'static str| of(&events, kind);
+
+    let run = of("run_started").next().unwrap();
+    assert_eq!(run["engine"], "podman");
+    let result = of("result").next().expect("a result event");
+    assert_eq!(result["status"], "success");
+    assert!(
+        result["response"]
+            .as_str()
+            .unwrap()
+            .contains("20 + 22 = 42")
+    );
+    assert_eq!(result["tool_calls"], 7);
+    assert_eq!(result["input_tokens"], 3700);
+
+    // Every container of the Pod is a container from our images.
+    let started: Vec<&Value> = of("container_started").collect();
+    let names: Vec<&str> = started
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for c in [
+        "mcp-discover",
+        "ipc-bridge",
+        "mcp-bridge",
+        "skill-demo-shell",
+        "agent",
+    ] {
+        assert!(names.contains(&c), "{c} not started: {names:?}");
+    }
+    assert_eq!(names.first(), Some(&"mcp-discover"), "init first");
+    assert_eq!(names.last(), Some(&"agent"), "agent last");
+    let mut containers = Vec::new();
+    for e in &started {
+        let c = e["container"].as_str().expect("a container name");
+        assert!(
+            e["program"]
+                .as_str()
+                .unwrap()
+                .starts_with("localhost/agentpod/"),
+            "{e}"
+        );
+        containers.push(c.to_owned());
+    }
+    for (c, img) in [
+        ("agent", "agent-runner"),
+        ("ipc-bridge", "ipc-bridge"),
+        ("skill-demo-shell", "tool-executor"),
+        ("memory-server", "memory-server"),
+    ] {
+        assert!(
+            running
+                .lines()
+                .any(|l| l.contains(&format!("-{c} ")) && l.contains(&image(img))),
+            "{c} ran as a container of {img}: {running}"
+        );
+    }
+    containers.extend(
+        running
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.contains("-memory-server"))
+            .map(str::to_owned),
+    );
+    for e in of("container_exited") {
+        if !["nats-server", "memory-server"].contains(&e["name"].as_str().unwrap())
+            && !e["name"].as_str().unwrap().starts_with("mcp-adapter-")
+        {
+            assert_eq!(e["code"], 0, "{e}");
+        }
+    }
+    let tools: Vec<(&str, &str)> = of("tool_result")
+        .map(|e| (e["name"].as_str().unwrap(), e["preview"].as_str().unwrap()))
+        .collect();
+    assert!(tools.contains(&("execute_command", "HELLO FROM THE SIDECAR")));
+    assert!(tools.contains(&("demo_add", "42")));
+    assert!(
+        tools
+            .iter()
+            .any(|(n, p)| *n == "memory_search" && p.contains("20 + 22 = 42"))
+    );
+
+    let subjects: Vec<&str> = of("nats").map(|e| e["subject"].as_str().unwrap()).collect();
+    for s in [
+        "sympozium.agent.stream.chunk",
+        "sympozium.tool.exec.request",
+        "sympozium.channel.message.send",
+        "sympozium.agent.run.completed",
+    ] {
+        assert!(subjects.contains(&s), "{s} not seen: {subjects:?}");
+    }
+    let completed = of("nats")
+        .find(|e| e["subject"] == "sympozium.agent.run.completed")
+        .unwrap();
+    assert_eq!(completed["data"]["metadata"]["agentRunID"], "demo-run");
+
+    // The files, written by the containers (UID 1000) into the run folder.
+    let notes = run_dir.join("workspace/notes.md");
+    assert!(
+        std::fs::read_to_string(&notes)
+            .unwrap()
+            .contains("agentpod ran this Pod")
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&notes).unwrap().uid(), 1000);
+    let result_file: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("ipc/output/result.json")).unwrap())
+            .unwrap();
+    assert_eq!(result_file["status"], "success");
+    let messages: Vec<_> = std::fs::read_dir(run_dir.join("ipc/messages"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(messages.len(), 1);
+    assert!(run_dir.join("memory/memory.db").exists());
+
+    let finished = of("run_finished").next().unwrap();
+    assert_eq!(finished["exit_code"], 0);
+    assert_nothing_left(&run_dir, &containers);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_and_removes_every_container() {
+    if !images_ready("ctrl_c_stops_and_removes_every_container") {
+        return;
+    }
+    // The model never answers in time: the run is mid-flight when SIGINT comes.
+    let script = Script::from_yaml_str("turns:\n  - text: late\n    delay_ms: 60000\n").unwrap();
+    let llm = ScriptedLlm::start(script).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    let (mut child, rx) = start_run(&run_dir, &llm.base_url());
+    let pid = child.id();
+    let (status, events, running) = tokio::task::spawn_blocking(move || {
+        let mut events = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ev = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("the agent container starts");
+            let is_agent = ev["event"] == "container_started" && ev["name"] == "agent";
+            events.push(ev);
+            if is_agent {
+                break;
+            }
+        }
+        // Wait until the agent container really runs (its model call hangs).
+        let until = Instant::now() + Duration::from_secs(30);
+        let running = loop {
+            let ps = text(&podman(&["ps", "--format", "{{.Names}}"]));
+            if ps.lines().any(|l| l.ends_with("-agent")) || Instant::now() > until {
+                break ps;
+            }
+            std::thread::park_timeout(Duration::from_millis(100));
+        };
+        let ok = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        while let Ok(ev) = rx.recv_timeout(Duration::from_secs(60)) {
+            events.push(ev);
+        }
+        (
+            wait_exit(&mut child, Duration::from_secs(10)),
+            events,
+            running,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(130), "events: {events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "interrupted" && e["signal"] == "SIGINT")
+    );
+    let stopped = events
+        .iter()
+        .find(|e| e["event"] == "stopped")
+        .expect("a stopped event");
+    let names: Vec<&str> = stopped["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    for n in ["agent", "ipc-bridge", "nats-server", "memory-server"] {
+        assert!(names.contains(&n), "{n} not stopped: {names:?}");
+    }
+    let removed: Vec<String> = stopped["containers"]
+        .as_array()
+        .expect("stopped containers are listed")
+        .iter()
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    for c in [
+        "-agent",
+        "-ipc-bridge",
+        "-skill-demo-shell",
+        "-memory-server",
+    ] {
+        assert!(
+            removed.iter().any(|r| r.ends_with(c)),
+            "{c} not removed: {removed:?}"
+        );
+    }
+    let ours: Vec<String> = running
+        .lines()
+        .map(str::trim)
+        .filter(|n| removed.iter().any(|r| r == n))
+        .map(str::to_owned)
+        .collect();
+    assert!(ours.len() >= 4, "containers mid-run: {running}");
+    assert_nothing_left(&run_dir, &removed);
+}
+
+#[test]
+fn a_missing_image_names_make_images() {
+    // A tag nothing builds: the run must stop before starting anything.
+    if std::env::var("AGENTPOD_SKIP_PODMAN").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED a_missing_image_names_make_images: AGENTPOD_SKIP_PODMAN=1");
+        return;
+    }
+    ensure_binaries();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(root())
+        .args(["run", "examples/demo/agentrun.yaml", "--engine", "podman"])
+        .arg("--run-dir")
+        .arg(tmp.path().join("run"))
+        .env("AGENTPOD_LOCAL_TAG", "no-such-tag")
+        .env_remove("EVENT_BUS_URL")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("make images"), "{err}");
+    assert!(
+        err.contains("localhost/agentpod/agent-runner:no-such-tag"),
+        "{err}"
+    );
+}
