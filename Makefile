@@ -49,13 +49,17 @@ setup-podman:
 	@bash scripts/setup-podman.sh
 
 ## The conformance suite (conformance/README.md) against our binaries, with
-## the expected-failures list; JUnit XML in target/conformance/junit.xml.
+## the expected-failures list, then against the images when podman works
+## here; JUnit XML in target/conformance/.
 .PHONY: conformance conformance-images
 conformance: setup
 	$(CARGO) build -p agent-runner -p ipc-bridge -p mcp-bridge -p tool-executor -p memory-server -p agentpod-conformance
 	$(CARGO) run -q -p agentpod-conformance -- --bin-dir $${CARGO_TARGET_DIR:-target}/debug \
 		--expected-failures conformance/expected-failures.txt \
 		--junit target/conformance/junit.xml
+	@if command -v podman > /dev/null && bash scripts/podman.sh version > /dev/null 2>&1; then \
+		$(MAKE) --no-print-directory conformance-images; \
+	else echo "conformance: podman is not available here; the image scenarios were not run (make setup-podman)"; fi
 
 ## The same scenarios against the images of `make images` (podman).
 conformance-images: images
