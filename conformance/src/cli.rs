@@ -21,6 +21,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit code: bad usage or configuration.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code: stopped by SIGINT or SIGTERM (128 + SIGINT, as shells do).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 const AFTER_HELP: &str = "\
 Implementations are given per component, as binaries (--runner PATH ...,
@@ -220,6 +222,8 @@ pub async fn run(a: Args) -> u8 {
 }
 
 async fn run_inner(a: Args) -> Result<u8, String> {
+    // Listen before anything starts, so no signal finds the default action.
+    let mut interrupt = Interrupt::new()?;
     let dir = a
         .scenarios
         .clone()
@@ -289,6 +293,20 @@ async fn run_inner(a: Args) -> Result<u8, String> {
                 Some(r) => r,
                 None => break,
             },
+            sig = interrupt.recv() => {
+                let names: Vec<String> = lock(&running).iter().cloned().collect();
+                println!(
+                    "agentpod-conformance: {sig}: stopping {} running scenario(s) and everything they started{}",
+                    names.len(),
+                    if names.is_empty() { String::new() } else { format!(": {}", names.join(", ")) }
+                );
+                // Aborting the tasks drops their worlds: every process
+                // group, container, NATS server and scripted model goes.
+                set.shutdown().await;
+                env.mcp.stop().await;
+                println!("agentpod-conformance: stopped; {} of {total} scenario(s) had finished", outcomes.len());
+                return Ok(EXIT_INTERRUPTED);
+            }
             _ = quiet.tick() => {
                 let names: Vec<String> = lock(&running).iter().cloned().collect();
                 println!("  ... still running: {}", names.join(", "));
@@ -322,6 +340,30 @@ async fn run_inner(a: Args) -> Result<u8, String> {
         println!("JUnit report: {}", path.display());
     }
     Ok(if summary.ok() { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM.
+struct Interrupt {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn new() -> Result<Self, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |k| signal(k).map_err(|e| format!("cannot listen for signals: {e}"));
+        Ok(Self {
+            int: listen(SignalKind::interrupt())?,
+            term: listen(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "interrupted (SIGINT)",
+            _ = self.term.recv() => "terminated (SIGTERM)",
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

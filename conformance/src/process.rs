@@ -36,6 +36,16 @@ pub struct Proc {
     pub stderr: PathBuf,
     // Held open (never written) for `stdin: open`.
     _stdin: Option<tokio::process::ChildStdin>,
+    // Set by `kill`, so dropping does not kill (and call podman) twice.
+    killed: std::sync::atomic::AtomicBool,
+}
+
+/// A scenario that is dropped half-way (the suite interrupted, a task
+/// aborted) still leaves nothing running.
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl Proc {
@@ -183,6 +193,7 @@ impl Proc {
             stdout,
             stderr,
             _stdin: stdin,
+            killed: Default::default(),
         })
     }
 
@@ -213,8 +224,11 @@ impl Proc {
         kill(&format!("-{sig}"), &self.pid.to_string())
     }
 
-    /// Kills it and everything in its process group.
+    /// Kills it and everything in its process group (once).
     pub fn kill(&self) {
+        if self.killed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         if let Some(name) = &self.container {
             let _ = std::process::Command::new(&self.podman)
                 .args(["rm", "-f", "-t", "0", name])

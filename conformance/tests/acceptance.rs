@@ -329,3 +329,90 @@ fn every_scenario_names_a_contract_section_and_loads() {
         assert!(l.contains(" §"), "{l}");
     }
 }
+
+/// Processes whose environment holds `marker` (the suite passes `HOME` on
+/// to everything it starts, directly or through podman's client).
+fn processes_with_env(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn ctrl_c_stops_every_process_the_suite_started() {
+    let home = tempfile::tempdir().unwrap();
+    let marker = format!("HOME={}", home.path().display());
+    let mut child = Command::new(BIN)
+        .args(["--bin-dir", s(&bin_dir())])
+        .args([
+            "--filter",
+            "exec/missing-result,gates/sigterm,gates/run-timeout,mcp-bridge/",
+        ])
+        .env("HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Drain stdout on a thread (a full pipe must never stall the suite) and
+    // note when the header is out: the suite listens for signals by then.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (header_tx, header_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut stdout, &mut line).unwrap_or(0) > 0 {
+            if line.contains(" scenarios, ") {
+                let _ = header_tx.send(());
+            }
+            out.push_str(&line);
+            line.clear();
+        }
+        out
+    });
+    // Wait until scenarios are under way and their processes exist (bounded
+    // generously: other tests may be loading the machine).
+    let wait = std::time::Duration::from_secs(120);
+    header_rx
+        .recv_timeout(wait)
+        .expect("the suite never started");
+    let deadline = std::time::Instant::now() + wait;
+    while processes_with_env(&marker).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scenarios never started their processes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = processes_with_env(&marker);
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let out = reader.join().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{out}");
+    assert!(out.contains("interrupted (SIGINT): stopping"), "{out}");
+    // The suite is gone; nothing it started may outlive it.
+    let left = processes_with_env(&marker);
+    assert!(
+        left.is_empty(),
+        "left behind after Ctrl-C: {left:#?}\n(running before: {started:#?})\n{out}"
+    );
+}
