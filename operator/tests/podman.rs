@@ -19,17 +19,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_agentpod");
 
 /// Every image `make images` builds.
-const IMAGES: [&str; 9] = [
-    "agent-runner",
-    "ipc-bridge",
-    "mcp-bridge",
-    "memory-server",
-    "tool-executor",
-    "agentpod",
-    "skill-code",
-    "skill-k8s-ops",
-    "skill-text-tools",
-];
+use agentpod_operator::run::podman::IMAGES;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
