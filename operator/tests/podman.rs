@@ -13,13 +13,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use agentpod_operator::run::podman::IMAGES;
 use agentpod_test_support::llm::{Script, ScriptedLlm};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_agentpod");
-
-/// Every image `make images` builds.
-use agentpod_operator::run::podman::IMAGES;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
