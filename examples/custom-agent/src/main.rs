@@ -18,6 +18,20 @@ use agentpod_sdk::wire::{AgentResult, Metrics};
 use async_trait::async_trait;
 use serde_json::json;
 
+const USAGE: &str = "custom-agent: an agent on the agentpod SDK with one tool (word_stats).
+It runs one task and writes /ipc/output/result.json, /ipc/done and the
+__SYMPOZIUM_RESULT__ stdout marker, like agent-runner.
+
+Usage: custom-agent            (configured by the environment)
+
+Environment:
+  TASK              the task
+  MODEL_PROVIDER    openai | anthropic | ... (as agent-runner)
+  MODEL_NAME        the model
+  MODEL_BASE_URL    the provider endpoint
+  API_KEY           the provider key
+  AGENTPOD_IPC_ROOT the IPC volume (default /ipc)";
+
 /// Counts words, lines and characters of a text.
 struct WordStats {
     spec: ToolSpec,
@@ -60,6 +74,10 @@ impl Tool for WordStats {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let started = Instant::now();
     let env = Env::from_process();
     let ipc = IpcRoot::new(env.string_or("AGENTPOD_IPC_ROOT", "/ipc"));

@@ -46,3 +46,17 @@ async fn answers_with_its_own_tool() {
     }
     assert!(ipc.result().exists() && ipc.done().exists());
 }
+
+#[test]
+fn help_names_the_environment_and_exits_zero() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custom-agent"))
+        .arg("--help")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["TASK", "MODEL_BASE_URL", "AGENTPOD_IPC_ROOT"] {
+        assert!(text.contains(name), "{text}");
+    }
+}
