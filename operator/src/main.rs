@@ -14,7 +14,8 @@ use kube::Api;
 #[derive(Parser)]
 #[command(
     name = "agentpod",
-    about = "Kubernetes objects for sympozium.ai AgentRuns"
+    about = "sympozium.ai AgentRuns: render their Pods, validate them, play a Pod on this machine, or reconcile them in a cluster",
+    version
 )]
 struct Cli {
     #[command(subcommand)]
