@@ -2,164 +2,49 @@
 //! the scripted model, real binaries, a real nats-server, memory server and
 //! Python MCP server; and Ctrl-C in the middle of a run.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use agentpod_operator::run::procs::descendants;
 use agentpod_test_support::llm::{Script, ScriptedLlm};
+use common::{ensure_binaries, live_cmdlines, root, start_run, wait_exit};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agentpod");
+/// The Pod's binaries of the process engine.
+const POD_BINARIES: [&str; 5] = [
+    "agent-runner",
+    "ipc-bridge",
+    "mcp-bridge",
+    "tool-executor",
+    "memory-server",
+];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The Pod's binaries, next to `agentpod`, built if missing.
-fn ensure_binaries() {
-    let dir = Path::new(BIN).parent().unwrap();
-    let bins = [
-        ("agent-runner", "agent-runner"),
-        ("ipc-bridge", "ipc-bridge"),
-        ("mcp-bridge", "mcp-bridge"),
-        ("tool-executor", "tool-executor"),
-        ("memory-server", "memory-server"),
-    ];
-    let missing: Vec<&str> = bins
-        .iter()
-        .filter(|(b, _)| !dir.join(b).exists())
-        .map(|(_, p)| *p)
-        .collect();
-    if missing.is_empty() {
-        return;
-    }
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("build").current_dir(root());
-    for p in missing {
-        cmd.args(["-p", p]);
-    }
-    assert!(cmd.status().unwrap().success());
-}
-
-/// `agentpod run --json` of the demo with extra args; stdout lines arrive
-/// on the receiver.
-fn start_run(run_dir: &Path, model_url: &str) -> (Child, mpsc::Receiver<Value>) {
-    ensure_binaries();
-    let mut child = Command::new(BIN)
-        .current_dir(root())
-        .args(["run", "examples/demo/agentrun.yaml", "--json", "--run-dir"])
-        .arg(run_dir)
-        .args(["--env", &format!("MODEL_BASE_URL={model_url}")])
-        .args(["--env", "API_KEY=test"])
-        .env_remove("EVENT_BUS_URL")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let v: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            if tx.send(v).is_err() {
-                return;
-            }
-        }
-    });
-    (child, rx)
-}
-
-/// Waits for the child's exit with a deadline.
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("agentpod run did not end within {within:?}");
-        }
-        std::thread::park_timeout(Duration::from_millis(20));
-    }
-}
-
-/// Live descendants of `root` (zombies excluded), from /proc.
-fn descendants(root: u32) -> Vec<u32> {
-    let mut pairs = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let mut f = rest.split_whitespace();
-        let state = f.next().unwrap_or_default();
-        if let Some(ppid) = f.next().and_then(|p| p.parse::<u32>().ok())
-            && state != "Z"
-        {
-            pairs.push((pid, ppid));
-        }
-    }
-    let mut out = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(p) = frontier.pop() {
-        for &(c, pp) in &pairs {
-            if pp == p && !out.contains(&c) {
-                out.push(c);
-                frontier.push(c);
-            }
-        }
-    }
-    out
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s
-                .rfind(')')
-                .map(|i| {
-                    s[i + 1..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned()
-                })
-                .unwrap_or_default();
-            state != "Z"
-        })
-        .unwrap_or(false)
-}
-
-/// No process still running has the run folder in its command line.
+/// Neither the given processes nor any naming the run folder still run.
 fn assert_nothing_left(run_dir: &Path, pids: &[u32]) {
+    let live = live_cmdlines();
     for &pid in pids {
-        assert!(!alive(pid), "pid {pid} outlived the run");
+        assert!(
+            !live.iter().any(|(p, _)| *p == pid),
+            "pid {pid} outlived the run"
+        );
     }
     let needle = run_dir.display().to_string();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            let pid = e.file_name().to_string_lossy().into_owned();
-            assert!(
-                !cmd.contains(&needle) || !pid.parse().is_ok_and(alive),
-                "process {pid} ({cmd}) outlived the run"
-            );
-        }
+    for (pid, cmd) in &live {
+        assert!(
+            !cmd.contains(&needle),
+            "process {pid} ({cmd}) outlived the run"
+        );
     }
+}
+
+/// The demo through the process engine, its binaries built if missing.
+fn start_local_run(run_dir: &Path, model_url: &str) -> (Child, mpsc::Receiver<Value>) {
+    ensure_binaries(&POD_BINARIES);
+    start_run(run_dir, model_url, "process")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +55,7 @@ async fn the_demo_run_plays_the_whole_pod_locally() {
     .await;
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("run");
-    let (mut child, rx) = start_run(&run_dir, &llm.base_url());
+    let (mut child, rx) = start_local_run(&run_dir, &llm.base_url());
     let agentpod_pid = child.id();
     let (status, events, seen) = tokio::task::spawn_blocking(move || {
         let mut seen = Vec::new();
@@ -274,7 +159,7 @@ async fn ctrl_c_stops_every_process_the_run_started() {
     let llm = ScriptedLlm::start(script).await;
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("run");
-    let (mut child, rx) = start_run(&run_dir, &llm.base_url());
+    let (mut child, rx) = start_local_run(&run_dir, &llm.base_url());
     let pid = child.id();
     let (status, events, seen) = tokio::task::spawn_blocking(move || {
         let mut events = Vec::new();

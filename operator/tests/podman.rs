@@ -7,24 +7,17 @@
 //! to date). When podman cannot run here these tests fail, loudly; set
 //! `AGENTPOD_SKIP_PODMAN=1` to skip them on purpose.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use agentpod_operator::run::podman::IMAGES;
 use agentpod_test_support::llm::{Script, ScriptedLlm};
+use common::{BIN, ensure_binaries, live_cmdlines, root, start_run, wait_exit};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_agentpod");
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 fn image(name: &str) -> String {
     format!("localhost/agentpod/{name}:dev")
@@ -77,21 +70,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-/// The Pod's binaries next to `agentpod` (the stdio MCP adapter runs
-/// here), built if missing.
-fn ensure_binaries() {
-    let dir = Path::new(BIN).parent().unwrap();
-    if dir.join("mcp-bridge").exists() {
-        return;
-    }
-    let st = Command::new(env!("CARGO"))
-        .args(["build", "-p", "mcp-bridge"])
-        .current_dir(root())
-        .status()
-        .unwrap();
-    assert!(st.success());
 }
 
 // ---------------------------------------------------------------- images
@@ -191,81 +169,11 @@ fn skillpack_images_carry_their_tools_and_a_shell() {
 
 // ------------------------------------------------------------ the engine
 
-/// `agentpod run --engine podman --json` of the demo; stdout lines arrive
-/// on the receiver.
-fn start_run(run_dir: &Path, model_url: &str) -> (Child, mpsc::Receiver<Value>) {
-    ensure_binaries();
-    let mut child = Command::new(BIN)
-        .current_dir(root())
-        .args([
-            "run",
-            "examples/demo/agentrun.yaml",
-            "--engine",
-            "podman",
-            "--json",
-            "--run-dir",
-        ])
-        .arg(run_dir)
-        .args(["--env", &format!("MODEL_BASE_URL={model_url}")])
-        .args(["--env", "API_KEY=test"])
-        .env_remove("EVENT_BUS_URL")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("AGENTPOD_PODMAN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let v: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            if tx.send(v).is_err() {
-                return;
-            }
-        }
-    });
-    (child, rx)
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("agentpod run did not end within {within:?}");
-        }
-        std::thread::park_timeout(Duration::from_millis(20));
-    }
-}
-
-/// Command lines of every live process (zombies excluded).
-fn live_cmdlines() -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let zombie = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|s| s == "Z");
-        if zombie {
-            continue;
-        }
-        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-            out.push((pid, String::from_utf8_lossy(&cmd).replace('\0', " ")));
-        }
-    }
-    out
+/// The demo through the podman engine (the stdio MCP adapter runs here,
+/// so `mcp-bridge` is built if missing).
+fn start_podman_run(run_dir: &Path, model_url: &str) -> (Child, mpsc::Receiver<Value>) {
+    ensure_binaries(&["mcp-bridge"]);
+    start_run(run_dir, model_url, "podman")
 }
 
 /// No container of the run in the store, no process (conmon, `podman
@@ -305,7 +213,7 @@ async fn the_demo_run_plays_the_whole_pod_in_podman() {
     .await;
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("run");
-    let (mut child, rx) = start_run(&run_dir, &llm.base_url());
+    let (mut child, rx) = start_podman_run(&run_dir, &llm.base_url());
     let (status, events, running) = tokio::task::spawn_blocking(move || {
         let mut events = Vec::new();
         let mut running = String::new();
@@ -457,7 +365,7 @@ async fn ctrl_c_stops_and_removes_every_container() {
     let llm = ScriptedLlm::start(script).await;
     let tmp = tempfile::tempdir().unwrap();
     let run_dir = tmp.path().join("run");
-    let (mut child, rx) = start_run(&run_dir, &llm.base_url());
+    let (mut child, rx) = start_podman_run(&run_dir, &llm.base_url());
     let pid = child.id();
     let (status, events, running) = tokio::task::spawn_blocking(move || {
         let mut events = Vec::new();
@@ -550,7 +458,7 @@ fn a_missing_image_names_make_images() {
         eprintln!("SKIPPED a_missing_image_names_make_images: AGENTPOD_SKIP_PODMAN=1");
         return;
     }
-    ensure_binaries();
+    ensure_binaries(&["mcp-bridge"]);
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
         .current_dir(root())
