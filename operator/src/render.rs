@@ -774,6 +774,24 @@ impl<'a> Renderer<'a> {
         })
     }
 
+    /// What every Pod of the run shares: never restarted, the agent service
+    /// account (token only when RBAC needs it), and the `restricted` Pod
+    /// security context as UID/GID 1000 with `seccomp`.
+    fn pod_base(&self, seccomp: Value) -> Value {
+        json!({
+            "restartPolicy": "Never",
+            "serviceAccountName": SERVICE_ACCOUNT,
+            "automountServiceAccountToken": self.needs_token(),
+            "securityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": 1000,
+                "runAsGroup": 1000,
+                "fsGroup": 1000,
+                "seccompProfile": seccomp,
+            },
+        })
+    }
+
     fn pod_spec(&self) -> Value {
         let spec = &self.run.spec;
         let seccomp = spec
@@ -790,18 +808,7 @@ impl<'a> Renderer<'a> {
                 v
             })
             .unwrap_or_else(|| json!({"type": "RuntimeDefault"}));
-        let mut pod = json!({
-            "restartPolicy": "Never",
-            "serviceAccountName": SERVICE_ACCOUNT,
-            "automountServiceAccountToken": self.needs_token(),
-            "securityContext": {
-                "runAsNonRoot": true,
-                "runAsUser": 1000,
-                "runAsGroup": 1000,
-                "fsGroup": 1000,
-                "seccompProfile": seccomp,
-            },
-        });
+        let mut pod = self.pod_base(seccomp);
         let mut pull: Vec<Value> = spec.image_pull_secrets.iter().map(|s| json!(s)).collect();
         if let Some(a) = self.agent_spec() {
             pull.extend(a.image_pull_secrets.iter().map(|s| json!(s)));
@@ -1390,23 +1397,12 @@ impl<'a> Renderer<'a> {
             .sum();
         let mut labels = self.labels();
         labels["sympozium.ai/component"] = json!("post-run");
-        let mut pod = json!({
-            "restartPolicy": "Never",
-            "serviceAccountName": SERVICE_ACCOUNT,
-            "automountServiceAccountToken": self.needs_token(),
-            "securityContext": {
-                "runAsNonRoot": true,
-                "runAsUser": 1000,
-                "runAsGroup": 1000,
-                "fsGroup": 1000,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [main],
-            "volumes": [
-                {"name": "workspace", "persistentVolumeClaim": {"claimName": workspace_pvc_name(&self.name)}},
-                {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-            ],
-        });
+        let mut pod = self.pod_base(json!({"type": "RuntimeDefault"}));
+        pod["containers"] = json!([main]);
+        pod["volumes"] = json!([
+            {"name": "workspace", "persistentVolumeClaim": {"claimName": workspace_pvc_name(&self.name)}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+        ]);
         if !containers.is_empty() {
             pod["initContainers"] = json!(containers);
         }
