@@ -117,13 +117,7 @@ async fn run_paths(env: Env) -> i32 {
     if let Some(task) = prompt_service {
         let _ = task.await;
     }
-    agentpod_sdk::telemetry::record_run(
-        &config.instance,
-        &config.namespace,
-        &config.provider.model,
-        crate::prompt_server::status_name(&result),
-        started.elapsed(),
-    );
+    record_run(&config, &result, started);
     if let Some(log) = &detailed_log {
         log.flush();
     }
@@ -171,13 +165,7 @@ async fn prompt_server_mode(config: &Config, started: Instant) -> i32 {
     if let Some(log) = &detailed_log {
         log.flush();
     }
-    agentpod_sdk::telemetry::record_run(
-        &config.instance,
-        &config.namespace,
-        &config.provider.model,
-        crate::prompt_server::status_name(&result),
-        started.elapsed(),
-    );
+    record_run(config, &result, started);
     info!(
         status = crate::prompt_server::status_name(&result),
         "prompt-server finished"
@@ -360,6 +348,18 @@ fn finish(outputs: &RunOutputs, result: &AgentResult) -> i32 {
     }
     let _ = stdout.flush();
     result.exit_code()
+}
+
+/// The run's outcome and duration as the `sympozium.agent.runs` and
+/// `sympozium.agent.run.duration` metrics.
+fn record_run(config: &Config, result: &AgentResult, started: Instant) {
+    agentpod_sdk::telemetry::record_run(
+        &config.instance,
+        &config.namespace,
+        &config.provider.model,
+        crate::prompt_server::status_name(result),
+        started.elapsed(),
+    );
 }
 
 /// The fatal path: error result and `/ipc/done`, no marker, exit 1.
