@@ -2,38 +2,21 @@
 //! against the Python MCP server of the bridge's tests (installed by
 //! `scripts/setup-mcp.sh`), with the scripted LLM.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::{Ipv4Addr, TcpStream};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use agentpod_sdk::ipc::IpcRoot;
 use agentpod_sdk::wire::{AgentResult, ResultStatus};
 use agentpod_test_support::llm::{Expect, Script, ScriptedLlm, Turn};
-use agentpod_test_support::{eventually, workspace_root};
+use agentpod_test_support::{KillOnDrop, eventually, free_port, workspace_root};
 use serde_json::json;
 
 mod common;
 const LIMIT: Duration = Duration::from_secs(30);
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The Python MCP server over Streamable HTTP.
-async fn py_server() -> (Proc, u16) {
+async fn py_server() -> (KillOnDrop, u16) {
     let python = workspace_root().join(".venv/bin/python");
     assert!(python.exists(), "run `bash scripts/setup-mcp.sh`");
     let script = workspace_root().join("sidecars/mcp-bridge/tests/servers/py_server.py");
@@ -51,7 +34,7 @@ async fn py_server() -> (Proc, u16) {
             .map(|_| ())
     })
     .await;
-    (Proc(child), port)
+    (KillOnDrop(child), port)
 }
 
 /// A Pod: temp directories and the runner's variables.
@@ -90,7 +73,7 @@ impl Pod {
         Self { dir, ipc, vars }
     }
 
-    fn bridge(&self, servers_yaml: &str) -> Proc {
+    fn bridge(&self, servers_yaml: &str) -> KillOnDrop {
         let cfg = self.dir.path().join("mcp-servers.yaml");
         std::fs::write(&cfg, format!("servers:\n{servers_yaml}")).unwrap();
         let child = Command::new(common::sidecar("mcp-bridge"))
@@ -103,7 +86,7 @@ impl Pod {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        Proc(child)
+        KillOnDrop(child)
     }
 
     async fn run(&self) -> (AgentResult, String) {

@@ -11,7 +11,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use agentpod_sdk::exec::{ExecClient, ExecError};
 use agentpod_sdk::ipc::WatchMode;
 use agentpod_sdk::wire::{ExecRequest, ExecResult, Meta};
-use agentpod_test_support::{TempIpc, eventually};
+use agentpod_test_support::{KillOnDrop, TempIpc, eventually};
 use serde_json::{Value, json};
 
 /// How the responder writes a result.
@@ -445,16 +445,6 @@ async fn a_dropped_call_removes_its_request() {
     task.abort();
     let _ = task.await;
     assert!(visible(&ipc.tools()).is_empty());
-}
-
-/// Kills the bash responder if a test fails before it exits by itself.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Like `tool-executor.sh`'s main loop, with coreutils only: no jq, the

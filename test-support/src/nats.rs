@@ -2,10 +2,12 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::proc::free_port;
 
 /// How long a server may take to accept clients with JetStream on.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -232,13 +234,6 @@ fn probe_jetstream(port: u16) -> bool {
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0 to find a free port")
-}
-
 /// Finds `nats-server`: `$NATS_SERVER_BIN`, then `<workspace>/.venv/bin`,
 /// then `PATH`. Panics with a hint to run `make setup` when absent.
 pub fn nats_server_bin() -> PathBuf {

@@ -4,13 +4,13 @@
 //! installed by `scripts/setup-mcp.sh`. The bridge runs as its real binary;
 //! requests are written the way the upstream runner writes them.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentpod_sdk::wire::{McpManifest, McpResult};
-use agentpod_test_support::{eventually, workspace_root};
+use agentpod_test_support::{KillOnDrop, eventually, free_port, workspace_root};
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -42,24 +42,6 @@ fn py_script() -> String {
         .to_string()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn wait_port(port: u16) {
     eventually(LIMIT, "server port open", || async move {
         TcpStream::connect((Ipv4Addr::LOCALHOST, port))
@@ -70,7 +52,7 @@ async fn wait_port(port: u16) {
 }
 
 /// The Python server over Streamable HTTP on 127.0.0.1:`port`.
-async fn py_http(port: u16) -> Proc {
+async fn py_http(port: u16) -> KillOnDrop {
     let child = Command::new(python())
         .args([py_script(), "http".into(), port.to_string()])
         .stdout(Stdio::null())
@@ -78,12 +60,12 @@ async fn py_http(port: u16) -> Proc {
         .spawn()
         .unwrap();
     wait_port(port).await;
-    Proc(child)
+    KillOnDrop(child)
 }
 
 /// server-everything over Streamable HTTP (it binds every interface; we
 /// only ever connect to 127.0.0.1).
-async fn everything_http(port: u16) -> Proc {
+async fn everything_http(port: u16) -> KillOnDrop {
     let child = Command::new(everything())
         .arg("streamableHttp")
         .env("PORT", port.to_string())
@@ -92,7 +74,7 @@ async fn everything_http(port: u16) -> Proc {
         .spawn()
         .unwrap();
     wait_port(port).await;
-    Proc(child)
+    KillOnDrop(child)
 }
 
 fn py_stdio_entry(name: &str, prefix: &str, extra: &str) -> String {
@@ -527,7 +509,7 @@ async fn missing_and_invalid_config() {
 async fn stdio_adapter_serves_a_stdio_server_over_http() {
     agentpod_test_support::install_crypto_provider();
     let port = free_port();
-    let _adapter = Proc(
+    let _adapter = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_mcp-bridge"))
             .arg("--stdio-adapter")
             .env("STDIO_CMD", python())
