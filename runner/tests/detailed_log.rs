@@ -3,11 +3,11 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
-use agentpod_sdk::ipc::IpcRoot;
 use agentpod_test_support::llm::{Script, ScriptedLlm, Turn};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+mod common;
+use common::BIN;
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -30,9 +30,7 @@ async fn logs_agent_and_llm_events_and_continues_seq() {
             .cycle(),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let logs = dir.path().join("logs");
     for _ in 0..2 {
         let out = tokio::process::Command::new(BIN)
@@ -122,9 +120,7 @@ async fn logs_exec_request_and_edit_file_events() {
             .turn(Turn::text("done")),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let workspace = dir.path().join("workspace");
     std::fs::create_dir_all(&workspace).unwrap();
     std::fs::write(workspace.join("notes.txt"), "status: draft\n").unwrap();

@@ -46,9 +46,7 @@ struct Pod {
 
 impl Pod {
     fn new(llm: &ScriptedLlm) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ipc = IpcRoot::new(dir.path().join("ipc"));
-        ipc.create_dirs().unwrap();
+        let (dir, ipc) = common::pod_dir();
         for d in ["workspace", "skills", "tmp"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();
         }

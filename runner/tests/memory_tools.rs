@@ -116,9 +116,7 @@ async fn memory_tools_context_and_auto_store() {
             })),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let mut v = vars(dir.path(), &ipc, &llm);
     // Memory tools exist even without TOOLS_ENABLED, as upstream.
     v.push(("MEMORY_SERVER_URL".into(), server.url.clone()));
@@ -141,9 +139,7 @@ async fn memory_tools_context_and_auto_store() {
 
     // MEMORY_AUTO_STORE=off: nothing more is stored.
     let llm = ScriptedLlm::start(Script::new().turn(Turn::text("again"))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let mut v = vars(dir.path(), &ipc, &llm);
     v.push(("MEMORY_SERVER_URL".into(), server.url.clone()));
     v.push(("MEMORY_AUTO_STORE".into(), "off".into()));
@@ -168,9 +164,7 @@ async fn unreachable_memory_server_is_an_error_result_not_a_crash() {
             })),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let mut v = vars(dir.path(), &ipc, &llm);
     v.push((
         "MEMORY_SERVER_URL".into(),
@@ -196,9 +190,7 @@ async fn legacy_memory_marker() {
             ..Expect::default()
         })))
         .await;
-        let dir = tempfile::tempdir().unwrap();
-        let ipc = IpcRoot::new(dir.path().join("ipc"));
-        ipc.create_dirs().unwrap();
+        let (dir, ipc) = common::pod_dir();
         let memory_root = dir.path().join("memory");
         std::fs::create_dir_all(&memory_root).unwrap();
         std::fs::write(
@@ -261,9 +253,7 @@ async fn hanging_memory_server_times_out_as_a_tool_error() {
             })),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let mut v = vars(dir.path(), &ipc, &llm);
     v.push(("MEMORY_SERVER_URL".into(), url));
     v.push(("MEMORY_AUTO_STORE".into(), "off".into()));

@@ -14,7 +14,8 @@ use agentpod_test_support::wait_for_file;
 use serde_json::json;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+mod common;
+use common::BIN;
 
 struct Pod {
     _dir: TempDir,
@@ -23,9 +24,7 @@ struct Pod {
 
 impl Pod {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ipc = IpcRoot::new(dir.path().join("ipc"));
-        ipc.create_dirs().unwrap();
+        let (dir, ipc) = common::pod_dir();
         Self { _dir: dir, ipc }
     }
 

@@ -12,7 +12,8 @@ use agentpod_test_support::llm::{Expect, Script, ScriptedLlm, Turn};
 use serde_json::json;
 use tempfile::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+mod common;
+use common::BIN;
 
 /// A Pod's directories on the host.
 struct Pod {
@@ -30,9 +31,7 @@ enum Dialect {
 
 impl Pod {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let ipc = IpcRoot::new(dir.path().join("ipc"));
-        ipc.create_dirs().unwrap();
+        let (dir, ipc) = common::pod_dir();
         let workspace = dir.path().join("workspace");
         for d in ["workspace", "skills", "tmp"] {
             std::fs::create_dir_all(dir.path().join(d)).unwrap();

@@ -92,9 +92,7 @@ async fn delegation_success_error_and_missing_ensemble() {
             })),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let mut v = vars(dir.path(), &ipc, &llm);
     v.push(("ENSEMBLE_NAME".into(), "team".into()));
     let logs = dir.path().join("logs");
@@ -148,9 +146,7 @@ async fn delegation_success_error_and_missing_ensemble() {
             })),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let (r, _) = common::run(&vars(dir.path(), &ipc, &llm), &ipc).await;
     assert_eq!(r.status, ResultStatus::Success, "{:?}", llm.failures());
     assert!(spawn_files(&ipc).is_empty());
@@ -164,9 +160,7 @@ async fn delegation_times_out_at_the_run_deadline_leaving_the_request() {
         json!({"targetPersona":"r","task":"t"}),
     )))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let mut v = vars(dir.path(), &ipc, &llm);
     v.push(("ENSEMBLE_NAME".into(), "team".into()));
     v.push(("RUN_TIMEOUT".into(), "2s".into()));
@@ -200,9 +194,7 @@ async fn subagent_batches() {
             })),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let mut v = vars(dir.path(), &ipc, &llm);
     v.push(("SUBAGENTS_ENABLED".into(), "true".into()));
     v.push(("SUBAGENTS_MAX_CHILDREN".into(), "2".into()));

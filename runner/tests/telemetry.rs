@@ -7,7 +7,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agentpod_sdk::ipc::IpcRoot;
 use agentpod_test_support::llm::{Script, ScriptedLlm, Turn};
 use axum::body::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -16,7 +15,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
+mod common;
+use common::BIN;
 const PARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN: &str = "00f067aa0ba902b7";
 
@@ -77,9 +77,7 @@ async fn spans_form_the_run_tree_and_reach_the_exec_meta() {
             .turn(Turn::text("done").with_usage(20, 2, 0)),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let workspace = dir.path().join("workspace");
     for d in ["workspace", "skills", "tmp"] {
         std::fs::create_dir_all(dir.path().join(d)).unwrap();
@@ -224,9 +222,7 @@ async fn spans_form_the_run_tree_and_reach_the_exec_meta() {
 async fn disabled_telemetry_sends_nothing_and_adds_no_meta() {
     let (endpoint, spans) = collector().await;
     let llm = ScriptedLlm::start(Script::new().turn(Turn::text("ok"))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ipc = IpcRoot::new(dir.path().join("ipc"));
-    ipc.create_dirs().unwrap();
+    let (dir, ipc) = common::pod_dir();
     let out = tokio::process::Command::new(BIN)
         .env_clear()
         .env("AGENTPOD_IPC_ROOT", ipc.path())

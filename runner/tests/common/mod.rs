@@ -33,6 +33,15 @@ pub fn sidecar(name: &str) -> PathBuf {
     PathBuf::from(BIN).parent().unwrap().join(name)
 }
 
+/// A temp folder for one Pod's volumes, with its `/ipc` (subdirectories
+/// created) at `<dir>/ipc`.
+pub fn pod_dir() -> (tempfile::TempDir, IpcRoot) {
+    let dir = tempfile::tempdir().unwrap();
+    let ipc = IpcRoot::new(dir.path().join("ipc"));
+    ipc.create_dirs().unwrap();
+    (dir, ipc)
+}
+
 /// The env of a Pod whose roots live under `dir`, talking to `llm`, with no
 /// mcp-bridge (so no manifest wait) and no LLM retries.
 pub fn vars(dir: &Path, ipc: &IpcRoot, llm: &ScriptedLlm, task: &str) -> Vec<(String, String)> {
