@@ -904,6 +904,17 @@ impl<'a> Renderer<'a> {
         } else {
             for mut s in side {
                 s["restartPolicy"] = json!("Always");
+                if s["name"] == "ipc-bridge" {
+                    // The kubelet starts the next container only once this
+                    // passes: the agent never writes a file before the
+                    // bridge watches for it (an exec request, deleted as
+                    // soon as its result is read, would go unpublished).
+                    s["startupProbe"] = json!({
+                        "exec": {"command": ["/usr/local/bin/ipc-bridge", "--probe"]},
+                        "periodSeconds": 1,
+                        "failureThreshold": 30,
+                    });
+                }
                 init.push(s);
             }
         }

@@ -103,6 +103,8 @@ async fn the_demo_run_plays_the_whole_pod_locally() {
     }
     assert_eq!(started.first(), Some(&"mcp-discover"), "init first");
     assert_eq!(started.last(), Some(&"agent"), "agent last");
+    common::assert_ready_before_agent(&events, "ipc-bridge");
+    common::assert_ready_before_agent(&events, "mcp-bridge");
     for e in of("container_exited") {
         if e["name"] != "nats-server" && e["name"] != "memory-server" {
             assert_eq!(e["code"], 0, "{e}");

@@ -249,6 +249,8 @@ async fn the_demo_run_plays_the_whole_pod_in_podman() {
     assert_eq!(result["tool_calls"], 7);
     assert_eq!(result["input_tokens"], 3700);
 
+    common::assert_ready_before_agent(&events, "ipc-bridge");
+    common::assert_ready_before_agent(&events, "mcp-bridge");
     // Every container of the Pod is a container from our images.
     let started: Vec<&Value> = of("container_started").collect();
     let names: Vec<&str> = started

@@ -21,6 +21,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use agentpod_sdk::ipc::{DEFAULT_IPC_ROOT, IpcRoot};
 use agentpod_sdk::wire::AgentResult;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -747,6 +748,28 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
     }
 }
 
+/// The file that says a sidecar is ready, on this machine:
+/// - mcp-bridge: its tools manifest, (re)written once discovery is done, so
+///   the agent never calls an MCP tool the sidecar does not know yet;
+/// - ipc-bridge: its readiness marker (what `ipc-bridge --probe` checks in
+///   the rendered startupProbe), so no `/ipc` file is written before the
+///   bridge watches for it.
+fn ready_marker(spec: &ProcSpec) -> Option<PathBuf> {
+    if spec.role != Role::Sidecar {
+        return None;
+    }
+    match plan::image_name(&spec.image) {
+        "mcp-bridge" => spec.env.get("MCP_MANIFEST_PATH").map(PathBuf::from),
+        "ipc-bridge" => spec
+            .container
+            .mounts
+            .iter()
+            .find(|m| m.path == DEFAULT_IPC_ROOT)
+            .map(|m| IpcRoot::new(&m.local).bridge_ready()),
+        _ => None,
+    }
+}
+
 /// Runs the containers. `Ok(None)` when interrupted by a signal.
 async fn containers(
     specs: &[ProcSpec],
@@ -785,19 +808,15 @@ async fn containers(
     };
     let mut main_code = None;
     for spec in specs {
-        // mcp-bridge is ready once it has (re)written the tools manifest:
-        // the agent must not call MCP tools before the sidecar knows them
-        // (the local stand-in for a startup probe).
-        let manifest = (spec.role == Role::Sidecar
-            && plan::image_name(&spec.image) == "mcp-bridge")
-            .then(|| spec.env.get("MCP_MANIFEST_PATH").map(PathBuf::from))
-            .flatten();
-        if let Some(m) = &manifest {
+        // The local stand-in for a startup probe: a sidecar that says when
+        // it is ready is waited for before the next container starts.
+        let marker = ready_marker(spec);
+        if let Some(m) = &marker {
             let _ = std::fs::remove_file(m);
         }
         start_one(spec, st)?;
         let i = st.procs.len() - 1;
-        if let Some(m) = &manifest {
+        if let Some(m) = &marker {
             let deadline = Instant::now() + SIDECAR_READY_TIMEOUT;
             while !m.exists() && Instant::now() < deadline {
                 if matches!(st.procs[i].child.try_wait(), Ok(Some(_))) {
@@ -815,7 +834,7 @@ async fn containers(
                 });
             } else {
                 let _ = tx.send(Event::Warning {
-                    message: format!("{} wrote no tools manifest; starting on", spec.name),
+                    message: format!("{} did not write {}; starting on", spec.name, m.display()),
                 });
             }
         }

@@ -113,3 +113,20 @@ pub fn live_cmdlines() -> Vec<(u32, String)> {
     }
     out
 }
+
+/// Asserts that `sidecar` reported ready (`container_ready`) before the
+/// agent container started: the local stand-in for its startup probe held
+/// the agent back.
+pub fn assert_ready_before_agent(events: &[Value], sidecar: &str) {
+    let pos = |kind: &str, name: &str| {
+        events
+            .iter()
+            .position(|e| e["event"] == kind && e["name"] == name)
+    };
+    let ready = pos("container_ready", sidecar);
+    let agent = pos("container_started", "agent");
+    assert!(
+        ready.is_some() && agent.is_some() && ready < agent,
+        "{sidecar} ready at {ready:?}, agent started at {agent:?}: {events:#?}"
+    );
+}

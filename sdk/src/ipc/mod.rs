@@ -18,7 +18,7 @@ pub use atomic::{
     write_atomic_with, write_json_atomic,
 };
 pub use id::{MAX_ID_LEN, UnsafeId, UnsafeIdReason, next_nanos_id, validate_id};
-pub use root::{DEFAULT_IPC_ROOT, IpcRoot, SUBDIRS};
+pub use root::{BRIDGE_READY_FILE, DEFAULT_IPC_ROOT, IpcRoot, SUBDIRS};
 pub use watch::{
     DEFAULT_CAPACITY, DEFAULT_INVALID_AFTER, DEFAULT_RESCAN_INTERVAL, Delivered, InvalidFile,
     MAX_QUEUED_PATHS, NameFilter, Watch, WatchError, WatchEvent, WatchMode, WatchOptions,

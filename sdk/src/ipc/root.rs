@@ -18,6 +18,11 @@ pub const SUBDIRS: [&str; 8] = [
     "context",
 ];
 
+/// Name of the ipc-bridge's readiness marker under the IPC root (ours, not
+/// upstream's): written once every watcher is in place, so a file created
+/// after it exists is seen. Hidden, so no watcher delivers it.
+pub const BRIDGE_READY_FILE: &str = ".ipc-bridge-ready";
+
 /// A configurable IPC root. Every path a component uses under `/ipc` comes
 /// from here, so tests and the local runner can point it at a temp dir.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +176,10 @@ impl IpcRoot {
     /// `<root>/run-result.json`: written by an orchestrator sidecar.
     pub fn run_result(&self) -> PathBuf {
         self.root.join("run-result.json")
+    }
+    /// `<root>/.ipc-bridge-ready`: see [`BRIDGE_READY_FILE`].
+    pub fn bridge_ready(&self) -> PathBuf {
+        self.root.join(BRIDGE_READY_FILE)
     }
     /// `<root>/done`: the end-of-run sentinel.
     pub fn done(&self) -> PathBuf {

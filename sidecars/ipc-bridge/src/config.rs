@@ -57,13 +57,14 @@ pub const DEFAULT_CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(36
 pub const DEFAULT_RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The long flags, as upstream spells them (single dash in Go).
-const LONG_FLAGS: [&str; 6] = [
+const LONG_FLAGS: [&str; 7] = [
     "ipc-path",
     "agent-run-id",
     "instance",
     "namespace",
     "event-bus-url",
     "help",
+    "probe",
 ];
 
 /// Command line. Every flag defaults to its environment variable, as
@@ -97,6 +98,11 @@ pub struct Flags {
     /// NATS URL [env: EVENT_BUS_URL; default nats://nats.sympozium-system.svc:4222]
     #[arg(long = "event-bus-url", value_name = "URL")]
     pub event_bus_url: Option<String>,
+    /// Check, do not run: exit 0 when the bridge on this IPC path is ready
+    /// (every watcher in place; <ipc>/.ipc-bridge-ready exists), 1 when not.
+    /// For a startupProbe; AGENT_RUN_ID is not needed.
+    #[arg(long = "probe")]
+    pub probe: bool,
 }
 
 /// The bridge's whole configuration.
@@ -141,6 +147,8 @@ pub struct Config {
     pub rescan_interval: Duration,
     /// JSON logs.
     pub json_logs: bool,
+    /// `--probe`: check readiness instead of running.
+    pub probe: bool,
 }
 
 /// Configuration that cannot be used.
@@ -206,7 +214,7 @@ impl Config {
             .filter(|s| !s.is_empty())
             .or_else(|| env.string(names::AGENT_RUN_ID))
             .unwrap_or_default();
-        if agent_run_id.is_empty() {
+        if agent_run_id.is_empty() && !flags.probe {
             env.invalid(
                 names::AGENT_RUN_ID,
                 "",
@@ -306,6 +314,7 @@ impl Config {
             consumer_inactive_threshold,
             rescan_interval,
             json_logs,
+            probe: flags.probe,
         })
     }
 

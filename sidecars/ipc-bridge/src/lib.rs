@@ -55,6 +55,9 @@ pub enum BridgeError {
     /// A watcher could not start.
     #[error(transparent)]
     Watch(#[from] agentpod_sdk::ipc::WatchError),
+    /// The readiness marker could not be written.
+    #[error("cannot write the readiness marker: {0}")]
+    Ready(agentpod_sdk::ipc::WriteError),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -122,7 +125,15 @@ pub async fn run(cfg: Config) -> Result<Outcome, BridgeError> {
     let publisher = tokio::spawn(publisher.run(rx, finish_rx));
 
     let mut tasks = JoinSet::new();
-    triggers::spawn_watchers(&root, router, cfg.rescan_interval, tx, &mut tasks)?;
+    let ready = root.bridge_ready();
+    let _ = std::fs::remove_file(&ready);
+    triggers::spawn_watchers(&root, router, cfg.rescan_interval, tx, &mut tasks).await?;
+    // Every watcher is in place: files written from now on are seen. The
+    // marker is what a startupProbe (`ipc-bridge --probe`) and the local
+    // engines wait for before they start the agent.
+    root.write_atomic(&ready, b"ready\n")
+        .map_err(BridgeError::Ready)?;
+    tracing::info!(marker = %ready.display(), "ipc-bridge ready");
     let sub_client = nats::connect_subscriber(&cfg.event_bus_url).await?;
     subscribe::spawn_all(
         sub_client,

@@ -14,6 +14,18 @@ fn main() -> anyhow::Result<()> {
             return Err(e).context("ipc-bridge cannot start");
         }
     };
+    if cfg.probe {
+        let marker = agentpod_sdk::ipc::IpcRoot::new(&cfg.ipc_path).bridge_ready();
+        if marker.is_file() {
+            println!("ready");
+            return Ok(());
+        }
+        eprintln!(
+            "ipc-bridge is not ready: {} does not exist yet",
+            marker.display()
+        );
+        std::process::exit(1);
+    }
     agentpod_sdk::logging::init(cfg.json_logs);
     // One thread runs everything async: the bridge is I/O bound, and a
     // single-threaded runtime keeps its footprint small. Watchers have

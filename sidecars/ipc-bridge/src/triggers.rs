@@ -271,9 +271,15 @@ struct Decoded {
     stamp: Option<FileStamp>,
 }
 
+/// The longest wait for one watcher to be in place before the bridge
+/// declares itself ready anyway (the rescan still finds later files).
+pub const ATTACH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Starts one watcher per directory and one forwarder per watcher, sending
-/// triggers into `tx`. Files already present are delivered first.
-pub fn spawn_watchers(
+/// triggers into `tx`. Files already present are delivered first. Returns
+/// once every watcher is in place (its inotify watch set and its first scan
+/// done), or after [`ATTACH_TIMEOUT`] for one that is not, with a warning.
+pub async fn spawn_watchers(
     root: &IpcRoot,
     router: Arc<Router>,
     rescan: Duration,
@@ -292,6 +298,14 @@ pub fn spawn_watchers(
                     stamp: FileStamp::of(path),
                 })
             })?;
+        let deadline = tokio::time::Instant::now() + ATTACH_TIMEOUT;
+        while !watch.stats().attached {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(dir = %watch.dir().display(), "watcher not in place after {ATTACH_TIMEOUT:?}; going on");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let router = router.clone();
         let tx = tx.clone();
         tasks.spawn(async move {

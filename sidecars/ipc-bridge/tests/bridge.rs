@@ -671,3 +671,49 @@ async fn missing_run_id_is_a_clear_error_and_help_works() {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
+
+/// `ipc-bridge --probe` (for a startupProbe; needs no AGENT_RUN_ID).
+fn probe(root: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ipc-bridge"))
+        .args(["--probe", "-ipc-path", root.to_str().unwrap()])
+        .env_clear()
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn readiness_marker_means_files_written_after_it_are_seen() {
+    let nats = NatsServer::start();
+    let js = ensure_stream(&nats).await;
+    let ipc = TempIpc::new();
+    let root = ipc.path().join("pod-ipc");
+    let r = agentpod_sdk::ipc::IpcRoot::new(&root);
+
+    let before = probe(&root);
+    assert_eq!(before.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&before.stderr);
+    assert!(err.contains(".ipc-bridge-ready"), "{err}");
+
+    // No rescan within the test: only the inotify watches can see a file.
+    let mut bridge = Bridge::start(
+        &root,
+        &nats.url(),
+        &[("IPC_BRIDGE_RESCAN_INTERVAL", "300s")],
+    );
+    wait_for_file(&r.bridge_ready(), T).await;
+    let after = probe(&root);
+    assert!(after.status.success(), "{after:?}");
+
+    // An exec request lives only until its result is read (the agent
+    // deletes it): one that exists for 200 ms right after the marker is
+    // still published.
+    write_json(r.exec_request("5"), &json!({"id":"5","command":"true"}));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    std::fs::remove_file(r.exec_request("5")).unwrap();
+    let got = wait_stored(&js, 1, T).await;
+    assert_eq!(got[0].subject, "sympozium.tool.exec.request");
+    assert_eq!(got[0].body["data"]["id"], "5", "{:?}", got[0].body);
+
+    write_json(r.result(), &json!({"status":"success","response":"ok"}));
+    assert!(bridge.wait_exit(T).await.success());
+}
