@@ -29,9 +29,22 @@ fn setup(timeout: &str) -> FakeApi {
     fake
 }
 
-async fn pass(op: &agentpod_kopf::Operator<AgentRun>, fake: &FakeApi) {
+/// The AgentRun operator with the default render options and no event bus.
+fn plain_operator(fake: &FakeApi) -> agentpod_kopf::Operator<AgentRun> {
+    operator(
+        fake.client(),
+        RenderOptions::default(),
+        RunEvents::disabled(),
+    )
+}
+
+/// One reconcile of the run as the stand-in holds it.
+async fn pass(
+    op: &agentpod_kopf::Operator<AgentRun>,
+    fake: &FakeApi,
+) -> kube::runtime::controller::Action {
     let run: AgentRun = serde_json::from_value(fake.get(RUN).expect("run")).expect("parse");
-    op.reconcile(Arc::new(run)).await.expect("reconcile");
+    op.reconcile(Arc::new(run)).await.expect("reconcile")
 }
 
 fn status(fake: &FakeApi) -> Value {
@@ -40,11 +53,7 @@ fn status(fake: &FakeApi) -> Value {
 
 /// Creates the Job, then plays the Pod finishing with `log`.
 async fn finish(fake: &FakeApi, log: &str, job_status: Value) -> Value {
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(fake);
     pass(&op, fake).await;
     assert_eq!(status(fake)["phase"], "Running");
     assert!(fake.get(JOB).is_some(), "job created");
@@ -56,11 +65,7 @@ async fn finish(fake: &FakeApi, log: &str, job_status: Value) -> Value {
     fake.set_log(POD, log);
     fake.patch(JOB, json!({"status": job_status}));
     // A new operator instance, so the watch timer is due immediately.
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(fake);
     pass(&op, fake).await;
     status(fake)
 }
@@ -108,21 +113,13 @@ async fn failed_job_without_marker_reports_the_quota_line() {
 #[tokio::test]
 async fn timeout_deletes_the_job_and_fails() {
     let fake = setup("1s");
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(&fake);
     pass(&op, &fake).await;
     fake.patch(
         RUN,
         json!({"status": {"startedAt": "2020-01-01T00:00:00Z"}}),
     );
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(&fake);
     pass(&op, &fake).await;
     let s = status(&fake);
     assert_eq!(s["phase"], "Failed");
@@ -134,11 +131,7 @@ async fn timeout_deletes_the_job_and_fails() {
 async fn invalid_run_fails_without_a_job() {
     let fake = setup("5m");
     fake.patch(RUN, json!({"spec": {"env": {"LD_PRELOAD": "/evil.so"}}}));
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(&fake);
     pass(&op, &fake).await;
     let s = status(&fake);
     assert_eq!(s["phase"], "Failed");
@@ -188,11 +181,7 @@ async fn post_running(gate_default: Option<&str>) -> FakeApi {
 
 async fn post_run_done(fake: &FakeApi, job_status: Value) -> Value {
     fake.patch(POST_JOB, json!({"status": job_status}));
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(fake);
     pass(&op, fake).await;
     status(fake)
 }
@@ -260,11 +249,7 @@ async fn memory_marker_is_written_to_the_agent_memory_config_map() {
 #[tokio::test]
 async fn input_config_map_holds_the_task() {
     let fake = setup("5m");
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(&fake);
     pass(&op, &fake).await;
     let cm = fake
         .get("/api/v1/namespaces/demo/configmaps/r1-input")
@@ -305,11 +290,7 @@ fn with_cluster_rbac_skill(fake: &FakeApi) {
 async fn cluster_rbac_is_deleted_when_the_run_ends() {
     let fake = setup("5m");
     with_cluster_rbac_skill(&fake);
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(&fake);
     pass(&op, &fake).await;
     assert!(fake.get(CLUSTER_ROLE).is_some(), "ClusterRole created");
     assert!(fake.get(CLUSTER_BINDING).is_some(), "binding created");
@@ -323,11 +304,7 @@ async fn cluster_rbac_is_deleted_when_the_run_ends() {
 async fn cluster_rbac_is_deleted_when_the_run_is_deleted() {
     let fake = setup("5m");
     with_cluster_rbac_skill(&fake);
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(&fake);
     pass(&op, &fake).await;
     assert!(fake.get(CLUSTER_ROLE).is_some());
     // kubectl delete: the finalizer holds the run until the handler ran.
@@ -508,13 +485,7 @@ mod events {
 
 /// One reconcile pass that returns the framework's requeue decision.
 async fn pass_action(fake: &FakeApi) -> kube::runtime::controller::Action {
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
-    let run: AgentRun = serde_json::from_value(fake.get(RUN).expect("run")).expect("parse");
-    op.reconcile(Arc::new(run)).await.expect("reconcile")
+    pass(&plain_operator(fake), fake).await
 }
 
 fn requeue_5s() -> kube::runtime::controller::Action {
@@ -566,11 +537,7 @@ async fn lifecycle_rbac_creates_a_role_and_binding_for_the_hooks() {
         "preRun": [{"name": "label", "image": "ghcr.io/example/kubectl:1"}],
         "rbac": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "patch"]}]}}}),
     );
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(&fake);
     pass(&op, &fake).await;
     let role = fake.get(LIFECYCLE_ROLE).expect("Role");
     assert_eq!(role["rules"][0]["resources"], json!(["configmaps"]));
@@ -601,11 +568,7 @@ async fn lifecycle_rbac_on_a_denied_resource_fails_without_rbac() {
         json!({"spec": {"lifecycle": {
         "rbac": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}}}),
     );
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(&fake);
     pass(&op, &fake).await;
     assert_eq!(status(&fake)["phase"], "Failed");
     assert!(fake.get(LIFECYCLE_ROLE).is_none());
@@ -849,11 +812,7 @@ async fn sidecar_driven_task_without_a_declaring_sidecar_fails_clearly() {
         RUN,
         json!({"spec": {"task": {"mode": "sidecar-driven", "tool": "collect"}}}),
     );
-    let op = operator(
-        fake.client(),
-        RenderOptions::default(),
-        RunEvents::disabled(),
-    );
+    let op = plain_operator(&fake);
     pass(&op, &fake).await;
     let s = status(&fake);
     assert_eq!(s["phase"], "Failed");
