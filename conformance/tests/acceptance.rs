@@ -82,6 +82,27 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Our runner behind a wrapper that renames the result marker on stdout.
+fn markerless_runner(dir: &Path) -> PathBuf {
+    script(
+        dir,
+        "agent-runner",
+        &format!(
+            "#!/usr/bin/env bash\n\"{}\" \"$@\" | sed -u 's/__SYMPOZIUM_RESULT__/__NO_MARKER__/g'\nexit \"${{PIPESTATUS[0]}}\"\n",
+            s(&real("agent-runner"))
+        ),
+    )
+}
+
+/// Asserts the report gives `scenario` the status `label`.
+fn assert_status(report: &str, scenario: &str, label: &str) {
+    assert_eq!(
+        status_of(report, scenario),
+        Some(label),
+        "{scenario}:\n{report}"
+    );
+}
+
 #[test]
 fn whole_suite_passes_against_our_binaries() {
     let dir = bin_dir();
@@ -102,7 +123,7 @@ fn whole_suite_passes_against_our_binaries() {
     // The only skip in binary mode is the image-only gate.
     let skips: Vec<&str> = report.lines().filter(|l| l.contains("] SKIP ")).collect();
     assert_eq!(skips.len(), 1, "{skips:?}");
-    assert_eq!(status_of(&report, "gates/image-start"), Some("SKIP"));
+    assert_status(&report, "gates/image-start", "SKIP");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.starts_with("<?xml"), "{xml}");
     assert!(xml.contains("<testsuites name=\"agentpod-conformance\""));
@@ -126,14 +147,7 @@ fn whole_suite_passes_against_our_binaries() {
 #[test]
 fn a_runner_without_the_marker_fails_the_marker_scenarios() {
     let tmp = tempfile::tempdir().unwrap();
-    let broken = script(
-        tmp.path(),
-        "agent-runner",
-        &format!(
-            "#!/usr/bin/env bash\n\"{}\" \"$@\" | sed -u 's/__SYMPOZIUM_RESULT__/__NO_MARKER__/g'\nexit \"${{PIPESTATUS[0]}}\"\n",
-            s(&real("agent-runner"))
-        ),
-    );
+    let broken = markerless_runner(tmp.path());
     let (code, report) = conformance(&[
         "--runner",
         s(&broken),
@@ -142,7 +156,7 @@ fn a_runner_without_the_marker_fails_the_marker_scenarios() {
     ]);
     assert_eq!(code, 1, "{report}");
     for name in ["gates/success", "gates/error", "runner/skip-marker"] {
-        assert_eq!(status_of(&report, name), Some("FAIL"), "{name}:\n{report}");
+        assert_status(&report, name, "FAIL");
         assert!(
             reason_of(&report, name).contains("marker"),
             "{name}:\n{report}"
@@ -169,31 +183,19 @@ fn a_bridge_publishing_for_another_run_fails_the_subject_scenarios() {
         "ipc-bridge/prompt-audit,ipc-bridge/run-completed,ipc-bridge/stream-config",
     ]);
     assert_eq!(code, 1, "{report}");
-    assert_eq!(
-        status_of(&report, "ipc-bridge/prompt-audit"),
-        Some("FAIL"),
-        "{report}"
-    );
+    assert_status(&report, "ipc-bridge/prompt-audit", "FAIL");
     assert!(
         reason_of(&report, "ipc-bridge/prompt-audit")
             .contains("sympozium.agent.prompt.request.conformance-run"),
         "{report}"
     );
-    assert_eq!(
-        status_of(&report, "ipc-bridge/run-completed"),
-        Some("FAIL"),
-        "{report}"
-    );
+    assert_status(&report, "ipc-bridge/run-completed", "FAIL");
     assert!(
         reason_of(&report, "ipc-bridge/run-completed").contains("agentRunID"),
         "{report}"
     );
     // What does not depend on the run id still passes.
-    assert_eq!(
-        status_of(&report, "ipc-bridge/stream-config"),
-        Some("PASS"),
-        "{report}"
-    );
+    assert_status(&report, "ipc-bridge/stream-config", "PASS");
 }
 
 #[test]
@@ -209,33 +211,18 @@ fn an_executor_writing_wrong_results_fails_the_exec_scenarios() {
         "exec/shell-result,gates/tools-native-allowed",
     ]);
     assert_eq!(code, 1, "{report}");
-    assert_eq!(
-        status_of(&report, "exec/shell-result"),
-        Some("FAIL"),
-        "{report}"
-    );
+    assert_status(&report, "exec/shell-result", "FAIL");
     assert!(
         reason_of(&report, "exec/shell-result").contains("exec-result-1001.json"),
         "{report}"
     );
-    assert_eq!(
-        status_of(&report, "gates/tools-native-allowed"),
-        Some("FAIL"),
-        "{report}"
-    );
+    assert_status(&report, "gates/tools-native-allowed", "FAIL");
 }
 
 #[test]
 fn expected_failures_are_strict() {
     let tmp = tempfile::tempdir().unwrap();
-    let broken = script(
-        tmp.path(),
-        "agent-runner",
-        &format!(
-            "#!/usr/bin/env bash\n\"{}\" \"$@\" | sed -u 's/__SYMPOZIUM_RESULT__/__NO_MARKER__/g'\nexit \"${{PIPESTATUS[0]}}\"\n",
-            s(&real("agent-runner"))
-        ),
-    );
+    let broken = markerless_runner(tmp.path());
     let list = tmp.path().join("xf.txt");
     std::fs::write(&list, "# known\ngates/success  # the marker is missing\n").unwrap();
 
@@ -249,11 +236,7 @@ fn expected_failures_are_strict() {
         s(&list),
     ]);
     assert_eq!(code, 0, "{report}");
-    assert_eq!(
-        status_of(&report, "gates/success"),
-        Some("XFAIL"),
-        "{report}"
-    );
+    assert_status(&report, "gates/success", "XFAIL");
 
     // Listed but passing: the run fails until the entry is removed.
     let (code, report) = conformance(&[
@@ -265,11 +248,7 @@ fn expected_failures_are_strict() {
         s(&list),
     ]);
     assert_eq!(code, 1, "{report}");
-    assert_eq!(
-        status_of(&report, "gates/success"),
-        Some("XPASS"),
-        "{report}"
-    );
+    assert_status(&report, "gates/success", "XPASS");
     assert!(report.contains("passed but listed in expected-failures: gates/success"));
 
     // Unlisted and failing: the run fails.
@@ -284,11 +263,7 @@ fn expected_failures_are_strict() {
         s(&other),
     ]);
     assert_eq!(code, 1, "{report}");
-    assert_eq!(
-        status_of(&report, "gates/success"),
-        Some("FAIL"),
-        "{report}"
-    );
+    assert_status(&report, "gates/success", "FAIL");
 
     // A listed name that is no scenario is an error too.
     let stale = tmp.path().join("stale.txt");
@@ -309,10 +284,7 @@ fn expected_failures_are_strict() {
 fn missing_implementations_are_skipped_with_the_reason() {
     let (code, report) = conformance(&["--filter", "memory-server/store-and-search"]);
     assert_eq!(code, 0, "{report}");
-    assert_eq!(
-        status_of(&report, "memory-server/store-and-search"),
-        Some("SKIP")
-    );
+    assert_status(&report, "memory-server/store-and-search", "SKIP");
     assert!(
         report.contains("no implementation given for memory-server"),
         "{report}"
