@@ -29,39 +29,43 @@ fn spawn_files(ipc: &IpcRoot) -> Vec<String> {
     v
 }
 
+/// The first `/ipc/spawn/<prefix><id>.json` not `answered` yet, as the
+/// bridge would read it: its id and its parsed body (waits up to 60 s).
+async fn next_request<T: serde::de::DeserializeOwned>(
+    ipc: &IpcRoot,
+    prefix: &str,
+    answered: impl Fn(&str) -> bool,
+) -> (String, T) {
+    let answered = &answered;
+    eventually(Duration::from_secs(60), prefix, || async move {
+        std::fs::read_dir(ipc.spawn())
+            .ok()?
+            .filter_map(Result::ok)
+            .find_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                let id = n.strip_prefix(prefix)?.strip_suffix(".json")?.to_owned();
+                if answered(&id) {
+                    return None;
+                }
+                Some((
+                    id,
+                    serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?,
+                ))
+            })
+    })
+    .await
+}
+
 /// Answers every delegation request with `answer(request)` as the bridge
 /// would, until the test ends.
 fn delegation_responder(ipc: IpcRoot, answer: fn(&SpawnRequest) -> serde_json::Value) {
     tokio::spawn(async move {
         loop {
             let req: (String, SpawnRequest) =
-                eventually(Duration::from_secs(60), "request", || {
-                    let ipc = ipc.clone();
-                    async move {
-                        std::fs::read_dir(ipc.spawn())
-                            .ok()?
-                            .filter_map(Result::ok)
-                            .find_map(|e| {
-                                let n = e.file_name().to_string_lossy().into_owned();
-                                let id = n
-                                    .strip_prefix("request-")?
-                                    .strip_suffix(".json")?
-                                    .to_owned();
-                                if ipc.spawn_result(&id).exists() {
-                                    return None;
-                                }
-                                Some((
-                                    id,
-                                    serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?,
-                                ))
-                            })
-                    }
-                })
-                .await;
+                next_request(&ipc, "request-", |id| ipc.spawn_result(id).exists()).await;
             let body = answer(&req.1).to_string();
-            let tmp = ipc.spawn().join(format!(".r-{}", req.0));
-            std::fs::write(&tmp, body).unwrap();
-            std::fs::rename(tmp, ipc.spawn_result(&req.0)).unwrap();
+            ipc.write_atomic(&ipc.spawn_result(&req.0), body.as_bytes())
+                .unwrap();
         }
     });
 }
@@ -201,26 +205,7 @@ async fn subagent_batches() {
     let root = ipc.clone();
     tokio::spawn(async move {
         let (id, req): (String, SubagentSpawnRequest) =
-            eventually(Duration::from_secs(60), "batch request", || {
-                let ipc = root.clone();
-                async move {
-                    std::fs::read_dir(ipc.spawn())
-                        .ok()?
-                        .filter_map(Result::ok)
-                        .find_map(|e| {
-                            let n = e.file_name().to_string_lossy().into_owned();
-                            let id = n
-                                .strip_prefix("subagent-request-")?
-                                .strip_suffix(".json")?
-                                .to_owned();
-                            Some((
-                                id,
-                                serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?,
-                            ))
-                        })
-                }
-            })
-            .await;
+            next_request(&root, "subagent-request-", |_| false).await;
         let raw: serde_json::Value =
             serde_json::from_slice(&std::fs::read(root.subagent_request(&id)).unwrap()).unwrap();
         assert_eq!(raw["strategy"], "sequential");
