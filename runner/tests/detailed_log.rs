@@ -1,13 +1,11 @@
 //! The detailed JSONL log (contract §1.10) written by the real binary.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
 use agentpod_test_support::llm::{Script, ScriptedLlm, Turn};
 use serde_json::{Value, json};
 
 mod common;
-use common::BIN;
 
 fn lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -32,25 +30,18 @@ async fn logs_agent_and_llm_events_and_continues_seq() {
     .await;
     let (dir, ipc) = common::pod_dir();
     let logs = dir.path().join("logs");
+    let mut v = common::vars(dir.path(), &ipc, &llm, "List.");
+    for (k, val) in [
+        ("API_KEY", "sk-secret-key"),
+        ("TOOLS_ENABLED", "true"),
+        ("AGENT_RUN_ID", "run-7"),
+        ("DETAILED_LOG_MAX_SIZE", "1m"),
+    ] {
+        v.push((k.to_owned(), val.to_owned()));
+    }
+    v.push(("DETAILED_LOG_PATH".into(), logs.display().to_string()));
     for _ in 0..2 {
-        let out = tokio::process::Command::new(BIN)
-            .env_clear()
-            .env("AGENTPOD_IPC_ROOT", ipc.path())
-            .env("AGENTPOD_WORKSPACE_ROOT", dir.path())
-            .env("AGENTPOD_SETTLE", "0s")
-            .env("AGENTPOD_MCP_MANIFEST_WAIT", "0s")
-            .env("API_KEY", "sk-secret-key")
-            .env("TASK", "List.")
-            .env("TOOLS_ENABLED", "true")
-            .env("MODEL_BASE_URL", llm.base_url())
-            .env("AGENT_RUN_ID", "run-7")
-            .env("DETAILED_LOG_PATH", &logs)
-            .env("DETAILED_LOG_MAX_SIZE", "1m")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output()
-            .await
-            .unwrap();
+        let (_, out) = common::run(&v, &ipc).await;
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -129,44 +120,20 @@ async fn logs_exec_request_and_edit_file_events() {
     // Answers the one exec request, like a skill sidecar.
     let tools = ipc.tools();
     let responder = tokio::task::spawn_blocking(move || {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let id = loop {
-            let found = std::fs::read_dir(&tools).unwrap().find_map(|e| {
-                let name = e.unwrap().file_name().into_string().unwrap();
-                name.strip_prefix("exec-request-")?
-                    .strip_suffix(".json")
-                    .map(str::to_owned)
-            });
-            if let Some(id) = found {
-                break id;
-            }
-            assert!(std::time::Instant::now() < deadline, "no exec request");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        };
-        let result =
-            json!({"id": id, "exitCode": 0, "stdout": "hi\n", "stderr": "", "timedOut": false});
-        let tmp = tools.join(format!("exec-result-{id}.json.tmp"));
-        std::fs::write(&tmp, result.to_string()).unwrap();
-        std::fs::rename(&tmp, tools.join(format!("exec-result-{id}.json"))).unwrap();
+        let (id, _) = common::wait_exec_request(&tools, std::time::Duration::from_secs(20));
+        common::answer_exec(
+            &tools,
+            &id,
+            json!({"exitCode": 0, "stdout": "hi\n", "stderr": "", "timedOut": false}),
+        );
         id
     });
-    let out = tokio::process::Command::new(BIN)
-        .env_clear()
-        .env("AGENTPOD_IPC_ROOT", ipc.path())
-        .env("AGENTPOD_WORKSPACE_ROOT", &workspace)
-        .env("AGENTPOD_SETTLE", "0s")
-        .env("AGENTPOD_MCP_MANIFEST_WAIT", "0s")
-        .env("API_KEY", "k")
-        .env("TASK", "Run and edit.")
-        .env("TOOLS_ENABLED", "true")
-        .env("MODEL_BASE_URL", llm.base_url())
-        .env("AGENT_RUN_ID", "run-8")
-        .env("DETAILED_LOG_PATH", &logs)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
+    let mut v = common::vars(dir.path(), &ipc, &llm, "Run and edit.");
+    for (k, val) in [("TOOLS_ENABLED", "true"), ("AGENT_RUN_ID", "run-8")] {
+        v.push((k.to_owned(), val.to_owned()));
+    }
+    v.push(("DETAILED_LOG_PATH".into(), logs.display().to_string()));
+    let (_, out) = common::run(&v, &ipc).await;
     let exec_id = responder.await.unwrap();
     assert_eq!(
         out.status.code(),

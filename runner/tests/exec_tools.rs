@@ -20,6 +20,8 @@ use agentpod_sdk::wire::Meta;
 use agentpod_test_support::TempIpc;
 use serde_json::{Value, json};
 
+mod common;
+
 /// A stand-in skill sidecar: answers every exec request with `answer`,
 /// recording each request body.
 struct Sidecar {
@@ -66,28 +68,14 @@ impl Drop for Sidecar {
 }
 
 fn serve_once(tools: &Path, answer: fn(&Value) -> Value, seen: &Mutex<Vec<(String, Value)>>) {
-    let Ok(entries) = fs::read_dir(tools) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(id) = name
-            .strip_prefix("exec-request-")
-            .and_then(|r| r.strip_suffix(".json"))
-        else {
-            continue;
-        };
+    for id in common::exec_request_ids(tools) {
         let result = tools.join(format!("exec-result-{id}.json"));
         if result.exists() || fs::create_dir(tools.join(format!(".claim-{id}"))).is_err() {
             continue;
         }
-        let body: Value = serde_json::from_slice(&fs::read(e.path()).unwrap()).unwrap();
-        seen.lock().unwrap().push((id.to_owned(), body.clone()));
-        let mut out = answer(&body);
-        out["id"] = json!(id);
-        let tmp = tools.join(format!("exec-result-{id}.json.tmp"));
-        fs::write(&tmp, serde_json::to_vec(&out).unwrap()).unwrap();
-        fs::rename(&tmp, &result).unwrap();
+        let body = common::read_exec_request(tools, &id);
+        seen.lock().unwrap().push((id.clone(), body.clone()));
+        common::answer_exec(tools, &id, answer(&body));
     }
 }
 

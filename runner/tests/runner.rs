@@ -573,17 +573,8 @@ async fn tool_calls_of_one_turn_overlap_and_return_in_call_order() {
     let responder = tokio::task::spawn_blocking(move || {
         let deadline = Instant::now() + Duration::from_secs(20);
         let pending = loop {
-            let mut reqs: Vec<_> = std::fs::read_dir(&tools)
-                .unwrap()
-                .filter_map(|e| {
-                    let name = e.unwrap().file_name().into_string().unwrap();
-                    name.strip_prefix("exec-request-")?
-                        .strip_suffix(".json")
-                        .map(str::to_owned)
-                })
-                .collect();
+            let reqs = common::exec_request_ids(&tools);
             if reqs.len() == 3 {
-                reqs.sort();
                 break reqs;
             }
             assert!(
@@ -593,15 +584,13 @@ async fn tool_calls_of_one_turn_overlap_and_return_in_call_order() {
             std::thread::sleep(Duration::from_millis(5));
         };
         for id in pending.iter().rev() {
-            let path = tools.join(format!("exec-request-{id}.json"));
-            let req: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            let req = common::read_exec_request(&tools, id);
             let stdout = format!("out:{}", req["command"].as_str().unwrap());
-            let result =
-                json!({"id": id, "exitCode": 0, "stdout": stdout, "stderr": "", "timedOut": false});
-            let tmp = tools.join(format!("exec-result-{id}.json.tmp"));
-            std::fs::write(&tmp, result.to_string()).unwrap();
-            std::fs::rename(&tmp, tools.join(format!("exec-result-{id}.json"))).unwrap();
+            common::answer_exec(
+                &tools,
+                id,
+                json!({"exitCode": 0, "stdout": stdout, "stderr": "", "timedOut": false}),
+            );
         }
     });
     let run = pod.run().await;

@@ -3,9 +3,8 @@
 //! the trace context in `_meta`.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agentpod_test_support::llm::{Script, ScriptedLlm, Turn};
 use axum::body::Bytes;
@@ -16,7 +15,6 @@ use prost::Message;
 use serde_json::json;
 
 mod common;
-use common::BIN;
 const PARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN: &str = "00f067aa0ba902b7";
 
@@ -79,65 +77,34 @@ async fn spans_form_the_run_tree_and_reach_the_exec_meta() {
     .await;
     let (dir, ipc) = common::pod_dir();
     let workspace = dir.path().join("workspace");
-    for d in ["workspace", "skills", "tmp"] {
-        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    let mut v = common::vars(dir.path(), &ipc, &llm, "Say hi.");
+    for (k, val) in [
+        ("TOOLS_ENABLED", "true".to_owned()),
+        ("MODEL_NAME", "test-model".to_owned()),
+        ("INSTANCE_NAME", "bob".to_owned()),
+        ("AGENT_NAMESPACE", "team-a".to_owned()),
+        ("AGENT_RUN_ID", "run-1".to_owned()),
+        ("SYMPOZIUM_OTEL_ENABLED", "true".to_owned()),
+        ("SYMPOZIUM_OTEL_OTLP_ENDPOINT", endpoint.clone()),
+        ("TRACEPARENT", format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01")),
+        ("RUST_LOG", "info".to_owned()),
+    ] {
+        v.push((k.to_owned(), val));
     }
 
     // The skill sidecar: answer the one exec request, keep its `_meta`.
     let tools = ipc.tools();
     let responder = tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let found = std::fs::read_dir(&tools).unwrap().find_map(|e| {
-                let name = e.unwrap().file_name().into_string().unwrap();
-                name.strip_prefix("exec-request-")?
-                    .strip_suffix(".json")
-                    .map(str::to_owned)
-            });
-            if let Some(id) = found {
-                let path = tools.join(format!("exec-request-{id}.json"));
-                let req: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-                let result = json!({"id": id, "exitCode": 0, "stdout": "hi", "stderr": "", "timedOut": false});
-                let tmp = tools.join(format!(".exec-result-{id}.json"));
-                std::fs::write(&tmp, result.to_string()).unwrap();
-                std::fs::rename(&tmp, tools.join(format!("exec-result-{id}.json"))).unwrap();
-                return req["_meta"].clone();
-            }
-            assert!(Instant::now() < deadline, "no exec request");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let (id, req) = common::wait_exec_request(&tools, Duration::from_secs(30));
+        common::answer_exec(
+            &tools,
+            &id,
+            json!({"exitCode": 0, "stdout": "hi", "stderr": "", "timedOut": false}),
+        );
+        req["_meta"].clone()
     });
 
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(BIN)
-            .env_clear()
-            .env("AGENTPOD_IPC_ROOT", ipc.path())
-            .env("AGENTPOD_WORKSPACE_ROOT", &workspace)
-            .env("AGENTPOD_SKILLS_ROOT", dir.path().join("skills"))
-            .env("AGENTPOD_TMP_ROOT", dir.path().join("tmp"))
-            .env("AGENTPOD_SETTLE", "0s")
-            .env("AGENTPOD_MCP_MANIFEST_WAIT", "0s")
-            .env("API_KEY", "k")
-            .env("TASK", "Say hi.")
-            .env("TOOLS_ENABLED", "true")
-            .env("MODEL_BASE_URL", llm.base_url())
-            .env("MODEL_NAME", "test-model")
-            .env("INSTANCE_NAME", "bob")
-            .env("AGENT_NAMESPACE", "team-a")
-            .env("AGENT_RUN_ID", "run-1")
-            .env("SYMPOZIUM_OTEL_ENABLED", "true")
-            .env("SYMPOZIUM_OTEL_OTLP_ENDPOINT", &endpoint)
-            .env("TRACEPARENT", format!("00-{PARENT_TRACE}-{PARENT_SPAN}-01"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("runner did not finish")
-    .unwrap();
+    let (_, out) = common::run(&v, &ipc).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let meta = responder.await.unwrap();
@@ -223,23 +190,15 @@ async fn disabled_telemetry_sends_nothing_and_adds_no_meta() {
     let (endpoint, spans) = collector().await;
     let llm = ScriptedLlm::start(Script::new().turn(Turn::text("ok"))).await;
     let (dir, ipc) = common::pod_dir();
-    let out = tokio::process::Command::new(BIN)
-        .env_clear()
-        .env("AGENTPOD_IPC_ROOT", ipc.path())
-        .env("AGENTPOD_WORKSPACE_ROOT", dir.path())
-        .env("AGENTPOD_SETTLE", "0s")
-        .env("AGENTPOD_MCP_MANIFEST_WAIT", "0s")
-        .env("API_KEY", "k")
-        .env("TASK", "Say ok.")
-        .env("MODEL_BASE_URL", llm.base_url())
-        // An endpoint without the switch: off.
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .unwrap();
+    let mut v = common::vars(dir.path(), &ipc, &llm, "Say ok.");
+    // An endpoint without the switch: off.
+    v.push(("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint));
+    let (_, out) = common::run(&v, &ipc).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(spans.lock().unwrap().is_empty());
-    assert!(!dir.path().join(".sympozium/trace-context.json").exists());
+    assert!(
+        !dir.path()
+            .join("workspace/.sympozium/trace-context.json")
+            .exists()
+    );
 }

@@ -6,12 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use agentpod_sdk::ipc::IpcRoot;
 use agentpod_sdk::wire::AgentResult;
 use agentpod_test_support::llm::ScriptedLlm;
 use agentpod_test_support::workspace_root;
+use serde_json::{Value, json};
 
 /// The runner under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_agent-runner");
@@ -85,4 +86,57 @@ pub async fn run(vars: &[(String, String)], ipc: &IpcRoot) -> (AgentResult, Outp
     )
     .unwrap();
     (result, out)
+}
+
+/// The ids of the exec requests waiting in `tools`
+/// (`exec-request-<id>.json`), sorted; none when `tools` cannot be read.
+pub fn exec_request_ids(tools: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(tools) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix("exec-request-")?
+                .strip_suffix(".json")
+                .map(str::to_owned)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The exec request `id` in `tools`, parsed.
+pub fn read_exec_request(tools: &Path, id: &str) -> Value {
+    let path = tools.join(format!("exec-request-{id}.json"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Answers exec request `id` with `result` (its `id` set) the way
+/// upstream's tool-executor writes it: `exec-result-<id>.json.tmp`, then a
+/// rename.
+pub fn answer_exec(tools: &Path, id: &str, mut result: Value) {
+    result["id"] = json!(id);
+    let done = tools.join(format!("exec-result-{id}.json"));
+    let tmp = tools.join(format!("exec-result-{id}.json.tmp"));
+    std::fs::write(&tmp, result.to_string()).unwrap();
+    std::fs::rename(&tmp, done).unwrap();
+}
+
+/// Waits (blocking, up to `within`) for an exec request in `tools`; its id
+/// and body.
+pub fn wait_exec_request(tools: &Path, within: Duration) -> (String, Value) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(id) = exec_request_ids(tools).into_iter().next() {
+            let req = read_exec_request(tools, &id);
+            return (id, req);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no exec request within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
