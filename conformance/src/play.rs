@@ -500,30 +500,12 @@ impl Player<'_> {
                 Ok(())
             }
             Check::Stream { name, json } => {
-                let client = world.nats_client.clone().ok_or("no NATS")?;
-                let js = async_nats::jetstream::new(client);
-                let mut stream = js
-                    .get_stream(name)
-                    .await
-                    .map_err(|e| format!("stream {name}: {e}"))?;
-                let info = stream
-                    .info()
-                    .await
-                    .map_err(|e| format!("stream {name}: {e}"))?;
+                let info = stream_info(world, name).await?;
                 let doc = json!({"config": serde_json::to_value(&info.config).map_err(|e| e.to_string())?});
                 check_all(&doc, json).map_err(|e| format!("stream {name}: {e}"))
             }
             Check::Consumers { stream, at_least } => {
-                let client = world.nats_client.clone().ok_or("no NATS")?;
-                let js = async_nats::jetstream::new(client);
-                let mut st = js
-                    .get_stream(stream)
-                    .await
-                    .map_err(|e| format!("stream {stream}: {e}"))?;
-                let info = st
-                    .info()
-                    .await
-                    .map_err(|e| format!("stream {stream}: {e}"))?;
+                let info = stream_info(world, stream).await?;
                 if info.state.consumer_count >= *at_least {
                     Ok(())
                 } else {
@@ -595,6 +577,25 @@ impl Player<'_> {
 }
 
 /// Runs an HTTP step.
+/// The JetStream stream `name` on the scenario's NATS, as the server
+/// describes it now.
+async fn stream_info(
+    world: &World,
+    name: &str,
+) -> Result<async_nats::jetstream::stream::Info, String> {
+    let client = world.nats_client.clone().ok_or("no NATS")?;
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js
+        .get_stream(name)
+        .await
+        .map_err(|e| format!("stream {name}: {e}"))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| format!("stream {name}: {e}"))?;
+    Ok(info.clone())
+}
+
 async fn http(world: &World, h: &HttpSpec) -> Result<(), String> {
     let url = world.expand(&h.url)?;
     let method = h.method.as_deref().unwrap_or("GET").to_uppercase();
