@@ -66,6 +66,25 @@ pub enum BridgeError {
     Nats(#[from] nats::NatsError),
 }
 
+/// A bridge that is not ready yet (`ipc-bridge --probe`).
+#[derive(Debug, thiserror::Error)]
+#[error("ipc-bridge is not ready: {} does not exist yet", marker.display())]
+pub struct NotReady {
+    /// The readiness marker looked for.
+    pub marker: std::path::PathBuf,
+}
+
+/// `ipc-bridge --probe`: `Ok` when the bridge on the IPC volume at
+/// `ipc_path` has written its readiness marker (every watcher in place).
+pub fn probe(ipc_path: &std::path::Path) -> Result<(), NotReady> {
+    let marker = IpcRoot::new(ipc_path).bridge_ready();
+    if marker.is_file() {
+        Ok(())
+    } else {
+        Err(NotReady { marker })
+    }
+}
+
 /// How a bridge run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {

@@ -15,16 +15,13 @@ fn main() -> anyhow::Result<()> {
         }
     };
     if cfg.probe {
-        let marker = agentpod_sdk::ipc::IpcRoot::new(&cfg.ipc_path).bridge_ready();
-        if marker.is_file() {
-            println!("ready");
-            return Ok(());
+        // One plain line either way: the kubelet shows it in the Pod's events.
+        if let Err(e) = ipc_bridge::probe(&cfg.ipc_path) {
+            eprintln!("{e}");
+            std::process::exit(1);
         }
-        eprintln!(
-            "ipc-bridge is not ready: {} does not exist yet",
-            marker.display()
-        );
-        std::process::exit(1);
+        println!("ready");
+        return Ok(());
     }
     agentpod_sdk::logging::init(cfg.json_logs);
     // One thread runs everything async: the bridge is I/O bound, and a
