@@ -6,10 +6,14 @@
 //! This is read before a binary's configuration so that configuration
 //! errors are logged in the chosen format.
 
+use std::process::ExitCode;
+
 use tracing::Subscriber;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt};
+
+pub use crate::llm::http::error_chain;
 
 /// `LOG_FORMAT`: `json` for JSON lines, anything else for text.
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
@@ -53,4 +57,32 @@ pub fn init(json: bool) {
 /// [`init`] with the format from `LOG_FORMAT`.
 pub fn init_from_env() {
     init(json_requested());
+}
+
+/// Reports a fatal error the way every agentpod command does: one line on
+/// stderr, `<program>: <error: cause: cause>` with repeated causes left
+/// out, and never a backtrace (`RUST_BACKTRACE` in the user's environment
+/// is for panics, not for a missing file). Returns `code` for `main`.
+pub fn fatal(program: &str, error: &(dyn std::error::Error + 'static), code: u8) -> ExitCode {
+    eprintln!("{program}: {}", error_chain(error));
+    ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading x.yaml: {source}")]
+    struct Outer {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_its_parent_is_said_once() {
+        let e = Outer {
+            source: std::io::Error::other("no such file"),
+        };
+        assert_eq!(error_chain(&e), "reading x.yaml: no such file");
+    }
 }

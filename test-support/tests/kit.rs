@@ -801,6 +801,11 @@ async fn failed_checks_answer_500_and_fail_assert_finished() {
     .await;
     let r = post(&openai_url(&llm), openai_req(false)).await;
     assert_eq!(r.status(), 500);
+    assert_eq!(
+        r.headers()["x-should-retry"],
+        "false",
+        "a mismatch cannot heal: clients must not retry it"
+    );
     let text = r.text().await.unwrap();
     assert!(
         text.contains("other-model") && text.contains("stream"),
@@ -809,6 +814,25 @@ async fn failed_checks_answer_500_and_fail_assert_finished() {
 
     assert_panics(|| llm.assert_finished(), "other-model");
     assert_panics(|| llm.assert_finished(), "turn 1 onwards unconsumed");
+}
+
+#[tokio::test]
+async fn scripted_errors_are_final_only_when_marked() {
+    let llm = ScriptedLlm::start(
+        Script::from_yaml_str(
+            "turns:\n  - error: {status: 500, message: flaky}\n  - error: {status: 503, message: gone, final: true}\n",
+        )
+        .unwrap(),
+    )
+    .await;
+    let r = post(&openai_url(&llm), openai_req(false)).await;
+    assert_eq!(r.status(), 500);
+    assert!(r.headers().get("x-should-retry").is_none());
+    let r = post(&openai_url(&llm), openai_req(false)).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["x-should-retry"], "false");
+    assert!(r.text().await.unwrap().contains("gone"));
+    llm.assert_finished();
 }
 
 #[tokio::test]
@@ -822,6 +846,7 @@ async fn requests_after_the_end_or_elsewhere_fail() {
 
     let r = post(&anthropic_url(&llm), anthropic_req(false)).await;
     assert_eq!(r.status(), 500);
+    assert_eq!(r.headers()["x-should-retry"], "false");
     assert!(r.text().await.unwrap().contains("after the script ended"));
     let r = post(&format!("{}/v1/embeddings", llm.origin()), json!({})).await;
     assert_eq!(r.status(), 404);
@@ -963,6 +988,38 @@ async fn binary_serves_a_script_file() {
         .unwrap();
     assert_eq!(b["choices"][0]["message"]["content"], "from the binary");
     child.kill().await.unwrap();
+}
+
+/// A script the binary cannot read: it exits at once, non-zero, with the
+/// problem (file, place, the unknown field) on stderr in one line and no
+/// backtrace even when `RUST_BACKTRACE` is set.
+#[test]
+fn binary_refuses_a_broken_script_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(&path, "turns:\n  - txt: hello\n").unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_scripted-llm"))
+        .arg(&path)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "no base URL");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("scripted-llm: ")
+            && err.contains("broken.yaml")
+            && err.contains("unknown field `txt`")
+            && err.contains("text"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        !err.contains("backtrace") && !err.contains("Caused by"),
+        "{err}"
+    );
 }
 
 #[test]

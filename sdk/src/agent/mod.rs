@@ -335,12 +335,7 @@ impl AgentLoop {
                     s.tool_use(&c.id, &c.name, &c.arguments);
                 }
             }
-            let results = self.run_calls(&calls).await;
-            if let Some(s) = stream.as_deref_mut() {
-                for r in &results {
-                    s.tool_result(&r.call_id, &r.content);
-                }
-            }
+            let results = self.run_calls(&calls, stream.as_deref_mut()).await;
             history.push(Message::Assistant {
                 content: turn.content,
                 tool_calls: calls,
@@ -357,11 +352,17 @@ impl AgentLoop {
         Err(LoopError::Iterations { max, tool_calls })
     }
 
-    /// Runs one turn's calls concurrently; results in call order.
-    async fn run_calls(&self, calls: &[crate::llm::ToolCall]) -> Vec<ToolResult> {
+    /// Runs one turn's calls concurrently; results in call order. Each
+    /// result's stream chunk is written as soon as that call finishes, so
+    /// a watcher sees every tool's own time, not the slowest one's.
+    async fn run_calls(
+        &self,
+        calls: &[crate::llm::ToolCall],
+        mut stream: Option<&mut StreamWriter>,
+    ) -> Vec<ToolResult> {
         let parallel = self.config.max_parallel_tools.max(1);
-        futures::stream::iter(calls)
-            .map(|call| {
+        let mut done = futures::stream::iter(calls.iter().enumerate())
+            .map(|(i, call)| {
                 let span = info_span!(
                     "gen_ai.execute_tool",
                     gen_ai.tool.name = %call.name,
@@ -405,18 +406,27 @@ impl AgentLoop {
                     if let Some(o) = &self.observer {
                         o.on_tool_result(call, &text, is_error, took);
                     }
-                    ToolResult {
-                        call_id: call.id.clone(),
-                        name: call.name.clone(),
-                        content: text,
-                        is_error,
-                    }
+                    (
+                        i,
+                        ToolResult {
+                            call_id: call.id.clone(),
+                            name: call.name.clone(),
+                            content: text,
+                            is_error,
+                        },
+                    )
                 }
                 .instrument(span)
             })
-            .buffered(parallel)
-            .collect()
-            .await
+            .buffer_unordered(parallel);
+        let mut results: Vec<Option<ToolResult>> = vec![None; calls.len()];
+        while let Some((i, r)) = done.next().await {
+            if let Some(s) = stream.as_deref_mut() {
+                s.tool_result(&r.call_id, &r.content);
+            }
+            results[i] = Some(r);
+        }
+        results.into_iter().flatten().collect()
     }
 
     /// Dispatches one call with the trace context of the current span

@@ -198,6 +198,27 @@ impl ProviderConfig {
         }
     }
 
+    /// Why this config would send prompts to a public endpoint nobody
+    /// asked for: no base URL was set, so the provider's default (an
+    /// `https://` cloud endpoint) would be used, yet no API key and no
+    /// extra header was given for it. `None` when the endpoint was chosen
+    /// (a base URL, a key or headers set) or is not a public one (local
+    /// providers, `azure-openai` without a URL).
+    pub fn unrequested_remote(&self) -> Option<String> {
+        if self.base_url.is_some() || self.api_key.is_some() || !self.headers.is_empty() {
+            return None;
+        }
+        let url = self.effective_base_url()?;
+        url.starts_with("https://").then(|| {
+            format!(
+                "no MODEL_BASE_URL and no API key: the prompt would go to {url} (the default of \
+                 provider {}) without credentials; set MODEL_BASE_URL to your model server, or \
+                 the provider's key (API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY, ...)",
+                self.provider
+            )
+        })
+    }
+
     /// A [`Transport`] to `url` carrying `auth` (a secret) and the extra
     /// headers, with this config's timeout and retries.
     pub(crate) fn transport(
@@ -286,6 +307,10 @@ pub enum ConfigError {
     /// The HTTP client could not be built (TLS setup).
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// Neither an endpoint nor a key was set, and the default endpoint is
+    /// a public one (see [`ProviderConfig::unrequested_remote`]).
+    #[error("{0}")]
+    Unrequested(String),
 }
 
 impl ConfigError {
@@ -293,7 +318,7 @@ impl ConfigError {
     pub fn variable(&self) -> Option<&'static str> {
         match self {
             Self::Headers(_) => Some("MODEL_PROVIDER_HEADERS"),
-            Self::BaseUrl(_) => Some("MODEL_BASE_URL"),
+            Self::BaseUrl(_) | Self::Unrequested(_) => Some("MODEL_BASE_URL"),
             Self::Unsupported(_) => Some("MODEL_PROVIDER"),
             Self::ApiKey | Self::Client(_) => None,
         }
@@ -302,8 +327,13 @@ impl ConfigError {
 
 /// Builds the provider `config` describes: `anthropic` speaks the Messages
 /// API, `bedrock` is refused (not implemented yet), every other name speaks
-/// OpenAI Chat Completions.
+/// OpenAI Chat Completions. A config that would reach a public endpoint
+/// without a key or a URL anyone set is refused: nothing leaves the
+/// machine unasked.
 pub fn build(config: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
+    if let Some(why) = config.unrequested_remote() {
+        return Err(ConfigError::Unrequested(why));
+    }
     match config.provider.as_str() {
         "anthropic" => Ok(Arc::new(AnthropicProvider::new(config)?)),
         "bedrock" => Err(ConfigError::Unsupported(config.provider.clone())),
@@ -476,7 +506,12 @@ mod tests {
 
     #[test]
     fn factory_dispatches_by_name() {
-        let p = build(&ProviderConfig::new("anthropic").with_model("claude-x")).expect("ok");
+        let p = build(
+            &ProviderConfig::new("anthropic")
+                .with_model("claude-x")
+                .with_api_key("k"),
+        )
+        .expect("ok");
         assert_eq!((p.system(), p.model()), ("anthropic", "claude-x"));
         let p = build(&ProviderConfig::new("ollama")).expect("ok");
         assert_eq!(p.system(), "ollama");
@@ -484,6 +519,30 @@ mod tests {
             build(&ProviderConfig::new("azure-openai").with_base_url("https://r.openai.azure.com"))
                 .expect("ok");
         assert_eq!(p.system(), "az.ai.openai");
+    }
+
+    #[test]
+    fn a_public_default_endpoint_needs_a_key_or_a_url() {
+        for provider in ["openai", "anthropic", "", "some-compatible-name"] {
+            let e = build(&ProviderConfig::new(provider))
+                .err()
+                .expect("refused");
+            assert!(e.to_string().contains("without credentials"), "{e}");
+            assert_eq!(e.variable(), Some("MODEL_BASE_URL"));
+        }
+        let ok = [
+            ProviderConfig::new("openai").with_api_key("sk-x"),
+            ProviderConfig::new("openai").with_base_url("http://127.0.0.1:9/v1"),
+            ProviderConfig::new("lm-studio"),
+            ProviderConfig::new("ollama"),
+            ProviderConfig {
+                headers: vec![("X-Gateway-Key".into(), "k".into())],
+                ..ProviderConfig::default()
+            },
+        ];
+        for c in ok {
+            assert!(c.unrequested_remote().is_none(), "{c:?}");
+        }
     }
 
     #[test]

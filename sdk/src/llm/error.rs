@@ -60,6 +60,11 @@ pub struct ProviderError {
     pub message: String,
     /// The server's `Retry-After`, when sent.
     pub retry_after: Option<Duration>,
+    /// What the server's `x-should-retry` header said (`false`: this
+    /// cannot heal, do not try again; `true`: try again), when sent. The
+    /// OpenAI and Anthropic APIs send it, and so does the scripted test
+    /// server for a request that does not match its script.
+    pub should_retry: Option<bool>,
 }
 
 impl ProviderError {
@@ -70,7 +75,14 @@ impl ProviderError {
             status: None,
             message: message.into(),
             retry_after: None,
+            should_retry: None,
         }
+    }
+
+    /// Whether another attempt may succeed: the server's word when it gave
+    /// one, else the kind's ([`ErrorKind::is_retryable`]).
+    pub fn is_retryable(&self) -> bool {
+        self.should_retry.unwrap_or(self.kind.is_retryable())
     }
 }
 
@@ -96,7 +108,9 @@ mod tests {
         let mut e = ProviderError::new(ErrorKind::RateLimit, "slow down");
         e.status = Some(429);
         assert_eq!(e.to_string(), "rate limited (HTTP 429): slow down");
-        assert!(e.kind.is_retryable());
+        assert!(e.kind.is_retryable() && e.is_retryable());
         assert!(!ErrorKind::Auth.is_retryable());
+        e.should_retry = Some(false);
+        assert!(!e.is_retryable(), "the server said it cannot heal");
     }
 }

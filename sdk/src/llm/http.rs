@@ -129,7 +129,7 @@ impl Transport {
                 Ok(r) => return Ok(r),
                 Err(e) => e,
             };
-            if err.kind.is_retryable() && retry < self.max_retries && !emitted {
+            if err.is_retryable() && retry < self.max_retries && !emitted {
                 let wait = self.backoff.delay(retry, &err);
                 retry += 1;
                 warn!(
@@ -143,7 +143,7 @@ impl Transport {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            if emitted && err.kind.is_retryable() {
+            if emitted && err.is_retryable() {
                 err.message
                     .push_str(" (the stream broke after output was delivered; not retried)");
             } else if retry > 0 {
@@ -173,8 +173,11 @@ impl Transport {
         let status = resp.status();
         if !status.is_success() {
             let retry_after = retry_after(resp.headers(), SystemTime::now());
+            let should_retry = should_retry(resp.headers());
             let text = read_capped(&mut resp, MAX_ERROR_BODY).await;
-            return Err(classify_status(status, retry_after, &text));
+            let mut err = classify_status(status, retry_after, &text);
+            err.should_retry = should_retry;
+            return Err(err);
         }
         let is_stream = resp
             .headers()
@@ -343,8 +346,9 @@ pub(crate) fn transport_error(e: &reqwest::Error, url: &Url) -> ProviderError {
 }
 
 /// `e: source: source...`, skipping a source whose text its parent already
-/// contains (hyper and io errors often repeat each other).
-pub(crate) fn error_chain(e: &(dyn StdError + 'static)) -> String {
+/// contains (hyper and io errors often repeat each other). Re-exported as
+/// [`crate::logging::error_chain`] for any error a binary reports.
+pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = vec![strip_url(&e.to_string())];
     let mut cur = e.source();
     while let Some(s) = cur {
@@ -392,6 +396,16 @@ pub(crate) fn classify_status(
         status: Some(code),
         message: server_text(body),
         retry_after,
+        should_retry: None,
+    }
+}
+
+/// The `x-should-retry` header: `true` or `false`, else `None`.
+fn should_retry(headers: &HeaderMap) -> Option<bool> {
+    match headers.get("x-should-retry")?.to_str().ok()?.trim() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
     }
 }
 

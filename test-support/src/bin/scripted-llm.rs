@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use agentpod_test_support::llm::{Options, Script, ScriptedLlm};
 use anyhow::Context;
@@ -29,8 +30,7 @@ struct Args {
     no_record: bool,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -38,8 +38,24 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let mut script = Script::from_file(&args.script)?;
+    // A script that cannot be read is the user's to fix: say why, once,
+    // and exit before printing a URL anyone could use.
+    let mut script = match Script::from_file(&args.script) {
+        Ok(s) => s,
+        Err(e) => return agentpod_sdk::logging::fatal("scripted-llm", &e, 2),
+    };
     script.cycle |= args.cycle;
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return agentpod_sdk::logging::fatal("scripted-llm", &e, 1),
+    };
+    match runtime.block_on(serve(script, &args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => agentpod_sdk::logging::fatal("scripted-llm", e.as_ref(), 1),
+    }
+}
+
+async fn serve(script: Script, args: &Args) -> anyhow::Result<()> {
     let options = Options {
         host: args.host,
         port: args.port,

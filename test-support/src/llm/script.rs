@@ -35,8 +35,9 @@ pub struct Script {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Turn {
-    /// Checks on the request; a failed check answers HTTP 500 and is
-    /// reported by `assert_finished`.
+    /// Checks on the request; a failed check answers HTTP 500, marked
+    /// final (`x-should-retry: false`) with the mismatch as its message,
+    /// and is reported by `assert_finished`.
     #[serde(default, skip_serializing_if = "Expect::is_empty")]
     pub expect: Expect,
     /// Assistant text.
@@ -145,6 +146,10 @@ pub struct ErrorReply {
     /// `Retry-After` header value (seconds or an HTTP date).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<RetryAfter>,
+    /// Mark the error as one that cannot heal (`x-should-retry: false`,
+    /// as the OpenAI and Anthropic APIs send it): clients stop retrying.
+    #[serde(default, rename = "final", skip_serializing_if = "std::ops::Not::not")]
+    pub final_: bool,
 }
 
 /// A `Retry-After` value: written as a number or a string in the script.
@@ -378,6 +383,15 @@ impl Turn {
             }),
             ..Self::default()
         }
+    }
+
+    /// Marks this turn's error as final (`x-should-retry: false`): a
+    /// client should not send the request again.
+    pub fn with_final(mut self) -> Self {
+        if let Some(e) = &mut self.error {
+            e.final_ = true;
+        }
+        self
     }
 
     /// Adds a tool call.

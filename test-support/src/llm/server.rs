@@ -404,7 +404,10 @@ async fn handle(
     let (turn_index, request_index) = match plan {
         Plan::Fail(status, msg) => {
             tracing::warn!(%status, "{msg}");
-            return (status, format!("scripted LLM: {msg}\n")).into_response();
+            // Asking again cannot make the request match the script: say so,
+            // so clients stop retrying and show this message.
+            let headers = [(SHOULD_RETRY, HeaderValue::from_static("false"))];
+            return (status, headers, format!("scripted LLM: {msg}\n")).into_response();
         }
         Plan::Serve(t, i) => (t, i),
     };
@@ -469,9 +472,16 @@ fn sse_response(events: Vec<String>, turn: &Turn) -> Response {
     (headers, Body::from_stream(body)).into_response()
 }
 
+/// The header with which a server says whether a failed request is worth
+/// sending again (`false`: it cannot heal).
+pub const SHOULD_RETRY: &str = "x-should-retry";
+
 fn error_response(dialect: Dialect, err: &ErrorReply) -> Response {
     let status = StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = HeaderMap::new();
+    if err.final_ {
+        headers.insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+    }
     if let Some(ra) = &err.retry_after {
         match HeaderValue::from_str(&ra.to_string()) {
             Ok(v) => {
