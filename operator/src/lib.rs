@@ -5,10 +5,13 @@
 
 pub mod admission;
 pub mod agentrun;
+pub mod documents;
 pub mod events;
 pub mod input;
+pub mod names;
 pub mod render;
 pub mod resources;
 pub mod run;
+pub mod schema;
 pub mod task_mode;
 pub mod validate;

@@ -1,13 +1,13 @@
 //! `agentpod`: render, validate, or reconcile AgentRuns.
 
-use std::io::Read;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
+use agentpod_operator::documents::{self, Source};
 use agentpod_operator::input::Bundle;
 use agentpod_operator::render::{RenderOptions, render};
 use agentpod_operator::resources::AgentRun;
-use agentpod_operator::validate::{validate, validate_skill_pack};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use kube::Api;
 
@@ -106,71 +106,86 @@ enum Cmd {
     },
 }
 
-fn read_bundle(files: &[PathBuf]) -> anyhow::Result<Bundle> {
-    let bundle = read_documents(files)?;
-    if bundle.runs.is_empty() {
-        bail!("no AgentRun found in the input");
+/// Reads and checks the files; on any problem, prints each problem line
+/// and fails.
+fn checked(files: &[PathBuf]) -> Result<(Bundle, Vec<Source>), Failure> {
+    let sources: Vec<Source> = files.iter().map(|f| Source::read(f)).collect();
+    let checked = documents::check(&sources);
+    match documents::bundle_or_problems(checked) {
+        Ok((bundle, _)) => Ok((bundle, sources)),
+        Err(lines) => Err(Failure::Problems(lines)),
     }
-    Ok(bundle)
 }
 
-/// Every resource in the files (`-` = stdin).
-fn read_documents(files: &[PathBuf]) -> anyhow::Result<Bundle> {
-    let mut bundle = Bundle::default();
-    for f in files {
-        let text = if f.as_os_str() == "-" {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s)?;
-            s
-        } else {
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
-        };
-        bundle.extend(Bundle::parse(&text).with_context(|| format!("parsing {}", f.display()))?);
-    }
-    Ok(bundle)
+/// Why a command failed: problem lines the user fixes in the input, or
+/// an error.
+enum Failure {
+    Problems(Vec<String>),
+    Error(anyhow::Error),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Error(e.into())
+    }
+}
+
+fn main() -> ExitCode {
     agentpod_sdk::logging::init_from_env();
-    match Cli::parse().cmd {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return agentpod_sdk::logging::fatal("agentpod", &e, 1),
+    };
+    match runtime.block_on(command(cli.cmd)) {
+        Ok(code) => code,
+        Err(Failure::Problems(lines)) => {
+            for l in &lines {
+                eprintln!("{l}");
+            }
+            eprintln!(
+                "agentpod: {} problem(s) in the input; nothing was done",
+                lines.len()
+            );
+            ExitCode::from(2)
+        }
+        Err(Failure::Error(e)) => agentpod_sdk::logging::fatal("agentpod", e.as_ref(), 1),
+    }
+}
+
+async fn command(cmd: Cmd) -> Result<ExitCode, Failure> {
+    match cmd {
         Cmd::Render { files, images } => {
-            let bundle = read_bundle(&files)?;
+            let (bundle, _) = checked(&files)?;
+            if bundle.runs.is_empty() {
+                return Err(anyhow::anyhow!("no AgentRun found in the input").into());
+            }
             for run in &bundle.runs {
                 let rendered = render(&bundle.inputs_for(run), &images.options())?;
                 print!("{}", rendered.to_yaml()?);
             }
         }
         Cmd::Validate { files } => {
-            let bundle = read_documents(&files)?;
-            if bundle.runs.is_empty() && bundle.skill_packs.is_empty() {
-                bail!("no AgentRun or SkillPack found in the input");
+            let sources: Vec<Source> = files.iter().map(|f| Source::read(f)).collect();
+            let checked = documents::check(&sources);
+            for line in checked.lines() {
+                println!("{line}");
             }
-            let mut bad = 0;
-            for pack in &bundle.skill_packs {
-                let name = pack.metadata.name.as_deref().unwrap_or("<unnamed>");
-                let problems = validate_skill_pack(pack);
-                if problems.is_empty() {
-                    println!("SkillPack {name}: ok");
-                }
-                for p in &problems {
-                    println!("SkillPack {name}: {p}");
-                }
-                bad += problems.len();
+            if checked.results.is_empty() {
+                eprintln!("agentpod: no documents in the input");
+                return Ok(ExitCode::from(1));
             }
-            for run in &bundle.runs {
-                let name = run.metadata.name.as_deref().unwrap_or("<unnamed>");
-                let problems = validate(&bundle.inputs_for(run));
-                if problems.is_empty() {
-                    println!("AgentRun {name}: ok");
-                }
-                for p in &problems {
-                    println!("AgentRun {name}: {p}");
-                }
-                bad += problems.len();
-            }
-            if bad > 0 {
-                bail!("{bad} problem(s) found");
+            if !checked.ok() {
+                eprintln!(
+                    "agentpod: {} problem(s) in {} document(s)",
+                    checked.problem_count(),
+                    checked
+                        .results
+                        .iter()
+                        .filter(|r| !r.problems.is_empty())
+                        .count()
+                );
+                return Ok(ExitCode::from(1));
             }
         }
         Cmd::Run {
@@ -181,34 +196,34 @@ async fn main() -> anyhow::Result<()> {
             run_dir,
             env,
         } => {
-            let mut documents = Vec::new();
-            for f in &files {
-                documents.push(if f.as_os_str() == "-" {
-                    let mut s = String::new();
-                    std::io::stdin().read_to_string(&mut s)?;
-                    s
-                } else {
-                    std::fs::read_to_string(f)
-                        .with_context(|| format!("reading {}", f.display()))?
-                });
-            }
             let mut agent_env = Vec::new();
             for kv in env {
                 let Some((k, v)) = kv.split_once('=') else {
-                    bail!("--env {kv:?}: expected KEY=VALUE");
+                    return Err(anyhow::anyhow!(
+                        "--env {kv:?}: expected KEY=VALUE (for example --env MODEL_NAME=gpt-4o)"
+                    )
+                    .into());
                 };
                 agent_env.push((k.to_owned(), v.to_owned()));
             }
             let opts = agentpod_operator::run::RunOptions {
-                documents,
+                sources: files.iter().map(|f| Source::read(f)).collect(),
                 engine: engine.parse().map_err(anyhow::Error::msg)?,
                 json,
                 bin_dir,
                 run_dir,
                 agent_env,
             };
-            let code = agentpod_operator::run::run(opts).await?;
-            std::process::exit(code);
+            return match agentpod_operator::run::run(opts).await {
+                Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
+                Err(agentpod_operator::run::RunError::Invalid(lines)) => {
+                    Err(Failure::Problems(lines))
+                }
+                Err(e) if e.is_configuration() => {
+                    Ok(agentpod_sdk::logging::fatal("agentpod run", &e, 2))
+                }
+                Err(e) => Ok(agentpod_sdk::logging::fatal("agentpod run", &e, 1)),
+            };
         }
         Cmd::Operator {
             images,
@@ -236,5 +251,5 @@ async fn main() -> anyhow::Result<()> {
             .await;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

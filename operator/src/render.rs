@@ -144,6 +144,11 @@ enum RbacScope {
     Cluster,
 }
 
+/// The `wait-for-memory` init container's script: polls
+/// `$MEMORY_SERVER_URL/health` every 2 s for 120 s. A constant: no field
+/// value is ever part of a shell command.
+pub const WAIT_FOR_MEMORY_SCRIPT: &str = "i=0; until wget -q --spider \"$MEMORY_SERVER_URL/health\"; do i=$((i+2)); if [ \"$i\" -ge 120 ]; then echo 'memory server not ready after 120s' >&2; exit 1; fi; sleep 2; done";
+
 /// Longest `AGENT_RESULT` handed to postRun hooks, in bytes.
 pub const MAX_HOOK_RESULT_BYTES: usize = 32 * 1024;
 
@@ -158,11 +163,13 @@ pub enum RenderError {
         /// The field.
         field: &'static str,
     },
-    /// `spec.timeout` is not a duration.
-    #[error("AgentRun {run}: spec.timeout {value:?} is not a duration such as 90s, 5m or 1h30m")]
+    /// `spec.timeout` (or the Agent's `runTimeout`) is not a duration.
+    #[error("AgentRun {run}: {field} {value:?} is not a duration such as 90s, 5m or 1h30m")]
     BadTimeout {
         /// The run.
         run: String,
+        /// Where the value came from.
+        field: &'static str,
         /// The value.
         value: String,
     },
@@ -170,7 +177,7 @@ pub enum RenderError {
     #[error("AgentRun {0}: spec.mode server is not supported (task mode only)")]
     ServerMode(String),
     /// `spec.task` is an object this operator cannot run.
-    #[error("AgentRun {run}: {source}")]
+    #[error("AgentRun {run}: {}: {source}", source.field())]
     Task {
         /// The run.
         run: String,
@@ -189,6 +196,38 @@ pub enum RenderError {
         /// The tools the sidecars declare, as `<pack>.<tool>`.
         declared: String,
     },
+}
+
+impl RenderError {
+    /// The field at fault, as a path from the run (`spec.task.tool`).
+    pub fn field(&self) -> String {
+        match self {
+            RenderError::Missing { field, .. } | RenderError::BadTimeout { field, .. } => {
+                (*field).to_owned()
+            }
+            RenderError::ServerMode(_) => "spec.mode".into(),
+            RenderError::Task { source, .. } => source.field(),
+            RenderError::NoDriver { .. } => "spec.task.tool".into(),
+        }
+    }
+
+    /// What is wrong with [`RenderError::field`], without the run's name.
+    pub fn problem(&self) -> String {
+        match self {
+            RenderError::Missing { field, .. } => match *field {
+                "spec.task" => "missing: a run needs a task (a prompt string, or a {mode, tool, parameters} object)".into(),
+                _ => "missing (required)".into(),
+            },
+            RenderError::BadTimeout { value, .. } => {
+                format!("{value:?} is not a duration such as 90s, 5m or 1h30m")
+            }
+            RenderError::ServerMode(_) => "server is not supported (task mode only)".into(),
+            RenderError::Task { source, .. } => source.to_string(),
+            RenderError::NoDriver { tool, declared, .. } => format!(
+                "no attached SkillPack sidecar declares tool {tool:?} (declared: {declared})"
+            ),
+        }
+    }
 }
 
 /// The rendered objects, in the order to apply them.
@@ -356,16 +395,19 @@ impl<'a> Renderer<'a> {
         if run.spec.mode.as_deref().is_some_and(|m| m == "server") {
             return Err(RenderError::ServerMode(name));
         }
-        let timeout_text = run.spec.timeout.clone().or_else(|| {
-            inputs
+        let timeout_text = match &run.spec.timeout {
+            Some(t) => Some(("spec.timeout", t.clone())),
+            None => inputs
                 .agent
                 .as_ref()
-                .and_then(|a| nonempty(&a.spec.agents.default.run_timeout).map(str::to_owned))
-        });
+                .and_then(|a| nonempty(&a.spec.agents.default.run_timeout))
+                .map(|t| ("Agent.spec.agents.default.runTimeout", t.to_owned())),
+        };
         let timeout = match timeout_text {
             None => None,
-            Some(t) => Some(parse_go_duration(&t).ok_or(RenderError::BadTimeout {
+            Some((field, t)) => Some(parse_go_duration(&t).ok_or(RenderError::BadTimeout {
                 run: name.clone(),
+                field,
                 value: t,
             })?),
         };
@@ -853,13 +895,15 @@ impl<'a> Renderer<'a> {
         let mut init = Vec::new();
         let mut side = Vec::new();
         if self.memory_skill() {
-            let url = self.memory_url();
+            // The script is a constant: the URL (built from the run's
+            // agentRef and namespace) reaches it as a variable, quoted,
+            // never as shell text.
             init.push(json!({
                 "name": "wait-for-memory",
                 "image": self.opts.busybox_image,
                 "imagePullPolicy": "IfNotPresent",
-                "command": ["sh", "-c", format!(
-                    "i=0; until wget -q --spider {url}/health; do i=$((i+2)); if [ $i -ge 120 ]; then echo 'memory server not ready after 120s' >&2; exit 1; fi; sleep 2; done")],
+                "command": ["sh", "-c", WAIT_FOR_MEMORY_SCRIPT],
+                "env": [env(agentpod_sdk::wire::env::runner::MEMORY_SERVER_URL, self.memory_url())],
                 "securityContext": restricted_sc(),
                 "resources": resources("10m", "16Mi", "50m", "32Mi"),
             }));

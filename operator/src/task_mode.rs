@@ -35,19 +35,29 @@ pub enum Task {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TaskError {
     /// `mode` is missing or not one of [`SUPPORTED_MODES`].
-    #[error("spec.task.mode {0:?} is not supported (supported: sidecar-driven)")]
+    #[error("{0:?} is not supported (supported: sidecar-driven)")]
     UnknownMode(String),
     /// A sidecar-driven task without `tool`.
-    #[error(
-        "spec.task.tool is required in sidecar-driven mode (the SkillPack tool that starts the workflow)"
-    )]
+    #[error("required in sidecar-driven mode (the SkillPack tool that starts the workflow)")]
     MissingTool,
     /// A parameter that is not a string (the CRD declares `map[string]string`).
-    #[error("spec.task.parameters.{0} must be a string")]
+    #[error("must be a string")]
     NonStringParameter(String),
     /// `spec.task` is neither a string nor an object.
-    #[error("spec.task must be a prompt string or a {{mode, tool, parameters}} object")]
+    #[error("must be a prompt string or a {{mode, tool, parameters}} object")]
     BadShape,
+}
+
+impl TaskError {
+    /// The field at fault (`spec.task.mode`, ...).
+    pub fn field(&self) -> String {
+        match self {
+            TaskError::UnknownMode(_) => "spec.task.mode".into(),
+            TaskError::MissingTool => "spec.task.tool".into(),
+            TaskError::NonStringParameter(k) => crate::schema::child("spec.task.parameters", k),
+            TaskError::BadShape => "spec.task".into(),
+        }
+    }
 }
 
 impl Task {

@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use agentpod_sdk::ipc::{DEFAULT_IPC_ROOT, IpcRoot};
 use agentpod_sdk::wire::AgentResult;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::input::{Bundle, InputError, secret_strings};
+use crate::documents::{self, Document, Source};
+use crate::input::secret_strings;
 use crate::render::{RenderError, RenderOptions, render};
 use crate::resources::McpServerStatus;
 use plan::{ContainerSpec, Mount, PlanEnv, PlanError, ProcSpec, Role};
@@ -82,8 +82,8 @@ impl std::str::FromStr for Engine {
 /// Options of one local run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// The YAML documents (AgentRun and what it references).
-    pub documents: Vec<String>,
+    /// The input files (AgentRun and what it references).
+    pub sources: Vec<Source>,
     /// How the containers run.
     pub engine: Engine,
     /// JSON lines on stdout instead of the timeline.
@@ -99,9 +99,10 @@ pub struct RunOptions {
 /// Why a local run could not be played.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// Bad YAML.
-    #[error(transparent)]
-    Input(#[from] InputError),
+    /// The input has problems (one line each, as `agentpod validate`
+    /// prints them).
+    #[error("the input has problems:\n{}", .0.join("\n"))]
+    Invalid(Vec<String>),
     /// Not exactly one AgentRun.
     #[error("expected exactly one AgentRun in the input, found {0}")]
     RunCount(usize),
@@ -111,6 +112,10 @@ pub enum RunError {
     /// The Pod cannot run locally.
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// Something the run needs on this machine is missing or would reach
+    /// out unasked: found before anything starts.
+    #[error("{0}")]
+    Setup(String),
     /// A file or process operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -124,14 +129,29 @@ pub enum RunError {
     Service(String),
     /// Engine `podman`: images are not in the local store.
     #[error(
-        "engine podman: image(s) not in the local store of {podman}: {images}; build them with `make images` (scripts/images.sh)"
+        "engine podman: the image(s) {images} are not built here; run `make images` (it sets up podman too, about 5 minutes the first time)"
     )]
     MissingImages {
-        /// The podman program used.
-        podman: String,
         /// The missing images.
         images: String,
     },
+}
+
+impl RunError {
+    /// Whether the run never started because of its input or this
+    /// machine's setup (`agentpod run` exits 2), rather than failing while
+    /// it ran.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            RunError::Invalid(_)
+                | RunError::RunCount(_)
+                | RunError::Render(_)
+                | RunError::Plan(_)
+                | RunError::Setup(_)
+                | RunError::MissingImages { .. }
+        )
+    }
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
@@ -139,63 +159,83 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
     move |source| RunError::Io { what, source }
 }
 
+/// Where `program` is: a path with a `/` is taken relative to `dir`; a
+/// bare name is looked up on `path` (a `PATH` value).
+fn locate(program: &str, dir: &Path, path: Option<&str>) -> Option<PathBuf> {
+    if program.contains('/') {
+        let p = dir.join(program);
+        return p.is_file().then_some(p);
+    }
+    std::env::split_paths(path.unwrap_or_default())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
 /// MCPServers with a local stdio command (`spec.deployment.cmd`, upstream's
 /// field for stdio servers), by name: `{command, args, env}` for mcp-bridge.
-/// Relative paths that exist from the current directory are made absolute.
-pub fn stdio_mcp_servers(documents: &[String]) -> BTreeMap<String, Value> {
-    let abs = |p: &str| -> String {
-        let path = Path::new(p);
-        if p.contains('/') && !path.is_absolute() && path.exists() {
-            std::path::absolute(path)
-                .map(|a| a.display().to_string())
-                .unwrap_or_else(|_| p.to_owned())
-        } else {
-            p.to_owned()
-        }
-    };
+/// The command and arguments that are relative paths are taken from the
+/// folder of the file that holds the MCPServer (so a run plays the same
+/// from any working directory); a command that is not there is an error
+/// here, before anything starts.
+pub fn stdio_mcp_servers(
+    documents: &[Document],
+    path: Option<&str>,
+) -> Result<BTreeMap<String, Value>, RunError> {
     let mut out = BTreeMap::new();
-    for text in documents {
-        for doc in serde_yaml::Deserializer::from_str(text) {
-            let Ok(v) = Value::deserialize(doc) else {
-                continue;
-            };
-            if v["kind"] != "MCPServer" {
-                continue;
+    for doc in documents.iter().filter(|d| d.kind() == "MCPServer") {
+        let v = &doc.value;
+        let d = &v["spec"]["deployment"];
+        let (Some(name), Some(cmd)) = (v["metadata"]["name"].as_str(), d["cmd"].as_str()) else {
+            continue;
+        };
+        let command = locate(cmd, &doc.dir, path).ok_or_else(|| {
+            RunError::Setup(format!(
+                "{}: MCPServer {name}: spec.deployment.cmd {cmd:?} not found ({}); \
+                 a relative path is taken from the file's folder",
+                doc.file,
+                if cmd.contains('/') {
+                    format!("looked at {}", doc.dir.join(cmd).display())
+                } else {
+                    "not on PATH".to_owned()
+                }
+            ))
+        })?;
+        let arg = |a: &str| -> String {
+            let p = doc.dir.join(a);
+            if a.contains('/') && !Path::new(a).is_absolute() && p.exists() {
+                p.display().to_string()
+            } else {
+                a.to_owned()
             }
-            let d = &v["spec"]["deployment"];
-            let (Some(name), Some(cmd)) = (v["metadata"]["name"].as_str(), d["cmd"].as_str())
-            else {
-                continue;
-            };
-            let args: Vec<String> = d["args"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(abs))
-                .collect();
-            let env: BTreeMap<String, String> = match &d["env"] {
-                Value::Object(m) => m
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect(),
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(|e| {
-                        Some((
-                            e["name"].as_str()?.to_owned(),
-                            e["value"].as_str().unwrap_or_default().to_owned(),
-                        ))
-                    })
-                    .collect(),
-                _ => BTreeMap::new(),
-            };
-            out.insert(
-                name.to_owned(),
-                json!({"command": abs(cmd), "args": args, "env": env}),
-            );
-        }
+        };
+        let args: Vec<String> = d["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(arg))
+            .collect();
+        let env: BTreeMap<String, String> = match &d["env"] {
+            Value::Object(m) => m
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|e| {
+                    Some((
+                        e["name"].as_str()?.to_owned(),
+                        e["value"].as_str().unwrap_or_default().to_owned(),
+                    ))
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        out.insert(
+            name.to_owned(),
+            json!({"command": command.display().to_string(), "args": args, "env": env}),
+        );
     }
-    out
+    Ok(out)
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
@@ -287,20 +327,32 @@ struct Started {
     tx: UnboundedSender<Event>,
     /// Engine `podman`: how to reach it.
     podman: Option<Podman>,
+    /// The containers' log folder, once there is one.
+    logs: Option<PathBuf>,
 }
 
+/// How many of a failed container's last stderr lines the timeline shows.
+const STDERR_TAIL_LINES: usize = 6;
+
 impl Started {
+    /// Records a process that ended by itself: a failure comes with the
+    /// last lines of its stderr.
     fn exited(&mut self, i: usize, code: Option<i32>) {
         let p = self.procs.remove(i);
-        self.record(&p, code);
+        let tail = match (&self.logs, code) {
+            (_, Some(0)) | (None, _) => Vec::new(),
+            (Some(logs), _) => procs::stderr_tail(logs, &p.name, STDERR_TAIL_LINES),
+        };
+        self.record(&p, code, tail);
     }
 
-    fn record(&mut self, p: &Proc, code: Option<i32>) {
+    fn record(&mut self, p: &Proc, code: Option<i32>, stderr: Vec<String>) {
         let duration_ms = p.started.elapsed().as_millis() as u64;
         let _ = self.tx.send(Event::ContainerExited {
             name: p.name.clone(),
             code,
             duration_ms,
+            stderr,
         });
         self.timings.push(Timing {
             name: p.name.clone(),
@@ -336,7 +388,7 @@ impl Started {
                 _ => procs::stop(&mut p, KILL_GRACE).await,
             };
             self.stopped.push(p.name.clone());
-            self.record(&p, st.and_then(|s| s.code()));
+            self.record(&p, st.and_then(|s| s.code()), Vec::new());
         }
     }
 }
@@ -360,6 +412,7 @@ pub async fn run(opts: RunOptions) -> Result<i32, RunError> {
         start,
         tx: tx.clone(),
         podman: None,
+        logs: None,
     };
     let outcome = play(&opts, &mut started).await;
     // Whatever happened, nothing this run started outlives it: processes,
@@ -401,16 +454,16 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
     let mut signals = Signals::new()?;
     let caller: BTreeMap<String, String> = std::env::vars().collect();
 
-    let mut bundle = Bundle::default();
-    for d in &opts.documents {
-        bundle.extend(Bundle::parse(d)?);
-    }
+    // Everything that can be wrong with the input or this machine is found
+    // before anything starts.
+    let (bundle, docs) = documents::bundle_or_problems(documents::check(&opts.sources))
+        .map_err(RunError::Invalid)?;
     if bundle.runs.len() != 1 {
         return Err(RunError::RunCount(bundle.runs.len()));
     }
     let run = bundle.runs[0].clone();
     let mut inputs = bundle.inputs_for(&run);
-    let stdio_mcp = stdio_mcp_servers(&opts.documents);
+    let stdio_mcp = stdio_mcp_servers(&docs, caller.get("PATH").map(String::as_str))?;
     let ns = run.metadata.namespace.clone().unwrap_or_default();
     for m in &mut inputs.mcp_servers {
         let name = m.metadata.name.clone().unwrap_or_default();
@@ -456,13 +509,6 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
     };
     let dir = std::path::absolute(&dir).map_err(io("resolving the run folder"))?;
     let logs = dir.join("logs");
-    std::fs::create_dir_all(&logs).map_err(io(format!("creating {}", logs.display())))?;
-    let _ = tx.send(Event::RunStarted {
-        run: run_name.clone(),
-        namespace: ns.clone(),
-        folder: dir.display().to_string(),
-        engine: opts.engine.as_str().into(),
-    });
     if opts.engine == Engine::Podman {
         let run_id = format!(
             "{}-{}",
@@ -475,39 +521,21 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
         st.podman = Some(Podman::find(&caller, &bin_dir, &run_id));
     }
 
-    // The event bus.
-    let bus_url = match caller.get("EVENT_BUS_URL").filter(|u| !u.is_empty()) {
-        Some(url) => {
-            let _ = tx.send(Event::Bus {
-                url: url.clone(),
-                started: false,
-            });
-            url.clone()
-        }
+    // The event bus: the caller's, or a nats-server on a free port.
+    let bus = match caller.get("EVENT_BUS_URL").filter(|u| !u.is_empty()) {
+        Some(url) => Bus::Given(url.clone()),
         None => {
             let bin = nats_server_bin(&caller, &bin_dir).ok_or_else(|| {
-                RunError::Service(
+                RunError::Setup(
                     "nats-server not found (NATS_SERVER_BIN, .venv/bin, PATH): run `make setup`, or set EVENT_BUS_URL".into(),
                 )
             })?;
-            let port = free_port()?;
-            let store = dir.join("nats");
-            let mut cmd = tokio::process::Command::new(&bin);
-            cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-                .arg(&store);
-            let mut p = procs::spawn_cmd("nats-server", cmd, &logs)
-                .map_err(io(format!("starting {}", bin.display())))?;
-            p.service = true;
-            st.procs.push(p);
-            let n = st.procs.len() - 1;
-            wait_tcp(port, "nats-server", &mut st.procs[n]).await?;
-            let url = format!("nats://127.0.0.1:{port}");
-            let _ = tx.send(Event::Bus {
-                url: url.clone(),
-                started: true,
-            });
-            url
+            Bus::Start(bin, free_port()?)
         }
+    };
+    let bus_url = match &bus {
+        Bus::Given(url) => url.clone(),
+        Bus::Start(_, port) => format!("nats://127.0.0.1:{port}"),
     };
     let memory_port = free_port()?;
     // Containers cannot run the host's stdio MCP commands: each runs here
@@ -560,25 +588,37 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
         read_only: true,
         ..ContainerSpec::default()
     };
-    if let Some(pm) = &st.podman {
-        let mut images: Vec<String> = plan
-            .containers
-            .iter()
-            .map(|c| pm.local_image(&c.container.image))
-            .collect();
-        if plan.needs_memory {
-            images.push(pm.local_image(&memory_container.image));
+    preflight(&plan, st.podman.as_ref(), &memory_container, &bin_dir).await?;
+
+    std::fs::create_dir_all(&logs).map_err(io(format!("creating {}", logs.display())))?;
+    st.logs = Some(logs.clone());
+    let _ = tx.send(Event::RunStarted {
+        run: run_name.clone(),
+        namespace: ns.clone(),
+        folder: dir.display().to_string(),
+        engine: opts.engine.as_str().into(),
+    });
+    match bus {
+        Bus::Given(url) => {
+            let _ = tx.send(Event::Bus {
+                url,
+                started: false,
+            });
         }
-        images.sort();
-        images.dedup();
-        let missing = pm
-            .missing_images(&images)
-            .await
-            .map_err(io(format!("asking podman ({})", pm.program.display())))?;
-        if !missing.is_empty() {
-            return Err(RunError::MissingImages {
-                podman: pm.program.display().to_string(),
-                images: missing.join(", "),
+        Bus::Start(bin, port) => {
+            let store = dir.join("nats");
+            let mut cmd = tokio::process::Command::new(&bin);
+            cmd.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(&store);
+            let mut p = procs::spawn_cmd("nats-server", cmd, &logs)
+                .map_err(io(format!("starting {}", bin.display())))?;
+            p.service = true;
+            st.procs.push(p);
+            let n = st.procs.len() - 1;
+            wait_tcp(port, "nats-server", &mut st.procs[n]).await?;
+            let _ = tx.send(Event::Bus {
+                url: bus_url.clone(),
+                started: true,
             });
         }
     }
@@ -691,7 +731,7 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
         });
     }
 
-    // Watchers: the bus and the agent's stream files.
+    // Watchers: the bus, the agent's stream files, the containers' stderr.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let nats_task = tokio::spawn(watch::nats(
@@ -709,43 +749,150 @@ async fn play(opts: &RunOptions, st: &mut Started) -> Result<i32, RunError> {
             message: format!("could not subscribe to {bus_url}: no bus events shown"),
         });
     }
-    let stream_task = tokio::spawn(watch::stream(plan.ipc.clone(), tx.clone(), stop_rx));
+    let stream_task = tokio::spawn(watch::stream(plan.ipc.clone(), tx.clone(), stop_rx.clone()));
+    let names: Vec<String> = plan.containers.iter().map(|c| c.name.clone()).collect();
+    let stderr_task = tokio::spawn(watch::stderr(logs.clone(), names, tx.clone(), stop_rx));
 
-    let code = containers(&plan.containers, &logs, st, &mut signals).await;
+    let deadline = rendered
+        .job()
+        .and_then(|j| j["spec"]["activeDeadlineSeconds"].as_u64())
+        .map(Duration::from_secs);
+    let ending = containers(&plan.containers, &logs, st, &mut signals, deadline).await;
     let _ = stop_tx.send(true);
     let _ = stream_task.await;
+    let _ = stderr_task.await;
     let _ = nats_task.await;
-    let code = code?;
-
-    if let Some(code) = code {
-        if let Ok(text) = std::fs::read_to_string(plan.ipc.join("output/result.json"))
-            && let Ok(r) = serde_json::from_str::<AgentResult>(&text)
-        {
-            let status = serde_json::to_value(r.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let _ = tx.send(Event::Result {
-                status,
-                response: r.response,
-                error: r.error,
-                input_tokens: r.metrics.input_tokens,
-                output_tokens: r.metrics.output_tokens,
-                tool_calls: r.metrics.tool_calls,
-                duration_ms: r.metrics.duration_ms,
-            });
-        } else {
+    match ending? {
+        Ending::Agent(code) => {
+            if let Ok(text) = std::fs::read_to_string(plan.ipc.join("output/result.json"))
+                && let Ok(r) = serde_json::from_str::<AgentResult>(&text)
+            {
+                let status = serde_json::to_value(r.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let _ = tx.send(Event::Result {
+                    status,
+                    response: r.response,
+                    error: r.error,
+                    input_tokens: r.metrics.input_tokens,
+                    output_tokens: r.metrics.output_tokens,
+                    tool_calls: r.metrics.tool_calls,
+                    duration_ms: r.metrics.duration_ms,
+                });
+            } else {
+                let _ = tx.send(Event::Warning {
+                    message: format!(
+                        "the agent wrote no result.json (see {})",
+                        logs.join("agent.stderr").display()
+                    ),
+                });
+            }
+            Ok(code)
+        }
+        Ending::Failed(what, code) => {
             let _ = tx.send(Event::Warning {
                 message: format!(
-                    "no result.json (see {})",
-                    logs.join("agent.stderr").display()
+                    "{what}: the Pod stops here, as in a cluster; container logs in {}",
+                    logs.display()
                 ),
             });
+            Ok(code)
         }
-        Ok(code)
-    } else {
-        Ok(130)
+        Ending::Deadline(d) => {
+            let _ = tx.send(Event::Warning {
+                message: format!(
+                    "the run passed its deadline ({} s, the Job's activeDeadlineSeconds: spec.timeout + 60 s); stopped",
+                    d.as_secs()
+                ),
+            });
+            Ok(1)
+        }
+        Ending::Interrupted => Ok(130),
     }
+}
+
+/// The event bus of a run.
+enum Bus {
+    /// `EVENT_BUS_URL`.
+    Given(String),
+    /// A nats-server to start: its binary and port.
+    Start(PathBuf, u16),
+}
+
+/// What is checked before anything starts: with engine `process` the
+/// binaries are built; with engine `podman` the images are in the store
+/// (podman set up); and the agent's model is one somebody asked for.
+async fn preflight(
+    plan: &plan::Plan,
+    podman: Option<&Podman>,
+    memory: &ContainerSpec,
+    bin_dir: &Path,
+) -> Result<(), RunError> {
+    let agent = plan
+        .containers
+        .iter()
+        .find(|c| c.role == Role::Main)
+        .ok_or(PlanError::NoAgent)?;
+    if plan::image_name(&agent.image) == "agent-runner" {
+        let env = if podman.is_some() {
+            &agent.container.env
+        } else {
+            &agent.env
+        };
+        if let Some(why) = plan::unrequested_model(env) {
+            return Err(RunError::Setup(format!(
+                "{why}. Locally the agent takes MODEL_BASE_URL, MODEL_NAME, MODEL_PROVIDER and the \
+                 keys from --env, then from this environment, then from the AgentRun"
+            )));
+        }
+    }
+    match podman {
+        None => {
+            let missing: Vec<String> = plan
+                .containers
+                .iter()
+                .filter(|c| c.program.is_absolute() && !c.program.is_file())
+                .map(|c| c.program.display().to_string())
+                .collect();
+            if !missing.is_empty() {
+                return Err(RunError::Setup(format!(
+                    "not built: {} (build them with `cargo build`, or point --bin-dir / AGENTPOD_BIN_DIR at them)",
+                    missing.join(", ")
+                )));
+            }
+            if plan.needs_memory && !bin_dir.join("memory-server").is_file() {
+                return Err(RunError::Setup(format!(
+                    "not built: {} (the memory skill needs it; `cargo build -p memory-server`)",
+                    bin_dir.join("memory-server").display()
+                )));
+            }
+        }
+        Some(pm) => {
+            let mut images: Vec<String> = plan
+                .containers
+                .iter()
+                .map(|c| pm.local_image(&c.container.image))
+                .collect();
+            if plan.needs_memory {
+                images.push(pm.local_image(&memory.image));
+            }
+            images.sort();
+            images.dedup();
+            let missing = pm.missing_images(&images).await.map_err(|e| {
+                RunError::Setup(format!(
+                    "engine podman: podman cannot be used here ({e}); run `make images`, which \
+                     sets it up and builds the images"
+                ))
+            })?;
+            if !missing.is_empty() {
+                return Err(RunError::MissingImages {
+                    images: missing.join(", "),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The file that says a sidecar is ready, on this machine:
@@ -770,14 +917,34 @@ fn ready_marker(spec: &ProcSpec) -> Option<PathBuf> {
     }
 }
 
-/// Runs the containers. `Ok(None)` when interrupted by a signal.
+/// How the containers' part of a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    /// The agent container exited with this code.
+    Agent(i32),
+    /// An init container failed, or a sidecar ended before it was ready:
+    /// which one (`init container x`, `sidecar y`) and its exit code.
+    Failed(String, i32),
+    /// The Job's deadline passed.
+    Deadline(Duration),
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+/// Runs the containers: init containers in order (the first failure ends
+/// the Pod), sidecars (waited for when they say they are ready), the
+/// agent; then gives the sidecars time to end. `deadline`, the Job's
+/// `activeDeadlineSeconds`, bounds all of it.
 async fn containers(
     specs: &[ProcSpec],
     logs: &Path,
     st: &mut Started,
     signals: &mut Signals,
-) -> Result<Option<i32>, RunError> {
+    deadline: Option<Duration>,
+) -> Result<Ending, RunError> {
     let tx = st.tx.clone();
+    let limit = deadline.unwrap_or(Duration::from_secs(24 * 3600));
+    let until = tokio::time::Instant::now() + limit;
     let start_one = |spec: &ProcSpec, st: &mut Started| -> Result<(), RunError> {
         let image = st
             .podman
@@ -804,7 +971,7 @@ async fn containers(
         let _ = tx.send(Event::Interrupted {
             signal: sig.to_owned(),
         });
-        Ok(None)
+        Ok(Ending::Interrupted)
     };
     let mut main_code = None;
     for spec in specs {
@@ -817,13 +984,14 @@ async fn containers(
         start_one(spec, st)?;
         let i = st.procs.len() - 1;
         if let Some(m) = &marker {
-            let deadline = Instant::now() + SIDECAR_READY_TIMEOUT;
-            while !m.exists() && Instant::now() < deadline {
+            let ready_by = Instant::now() + SIDECAR_READY_TIMEOUT;
+            while !m.exists() && Instant::now() < ready_by {
                 if matches!(st.procs[i].child.try_wait(), Ok(Some(_))) {
                     break;
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                    _ = tokio::time::sleep_until(until) => return Ok(Ending::Deadline(limit)),
                     sig = signals.recv() => return interrupted(sig),
                 }
             }
@@ -832,6 +1000,12 @@ async fn containers(
                     name: spec.name.clone(),
                     after_ms: st.procs[i].started.elapsed().as_millis() as u64,
                 });
+            } else if let Ok(Some(status)) = st.procs[i].child.try_wait() {
+                // A sidecar that died before it was ready: the kubelet
+                // would restart it; here the run cannot go on.
+                st.exited(i, status.code());
+                let what = format!("sidecar {} ended before it was ready", spec.name);
+                return Ok(Ending::Failed(what, status.code().unwrap_or(1)));
             } else {
                 let _ = tx.send(Event::Warning {
                     message: format!("{} did not write {}; starting on", spec.name, m.display()),
@@ -843,18 +1017,22 @@ async fn containers(
         }
         let status = tokio::select! {
             s = st.procs[i].child.wait() => s.map_err(io(format!("waiting for {}", spec.name)))?,
+            _ = tokio::time::sleep_until(until) => return Ok(Ending::Deadline(limit)),
             sig = signals.recv() => return interrupted(sig),
         };
         let code = status.code();
         st.exited(i, code);
         match spec.role {
-            Role::Init if code != Some(0) => return Ok(Some(code.unwrap_or(1))),
+            Role::Init if code != Some(0) => {
+                let what = format!("init container {} failed", spec.name);
+                return Ok(Ending::Failed(what, code.unwrap_or(1)));
+            }
             Role::Main => main_code = Some(code.unwrap_or(1)),
             _ => {}
         }
     }
     // Sidecars end by themselves once the result is out; give them time.
-    let deadline = tokio::time::Instant::now() + SIDECAR_EXIT_WAIT;
+    let wait_until = tokio::time::Instant::now() + SIDECAR_EXIT_WAIT;
     loop {
         let mut i = 0;
         while i < st.procs.len() {
@@ -868,7 +1046,7 @@ async fn containers(
             }
         }
         let left = st.procs.iter().filter(|p| !p.service).count();
-        if left == 0 || tokio::time::Instant::now() > deadline {
+        if left == 0 || tokio::time::Instant::now() > wait_until {
             break;
         }
         tokio::select! {
@@ -876,5 +1054,5 @@ async fn containers(
             sig = signals.recv() => return interrupted(sig),
         }
     }
-    Ok(main_code)
+    Ok(main_code.map_or(Ending::Interrupted, Ending::Agent))
 }

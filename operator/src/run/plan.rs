@@ -37,6 +37,34 @@ pub const MODEL_KEYS: [&str; 5] = [
     "PROVIDER_API_KEY",
 ];
 
+/// The agent's model settings that `agentpod run` also takes from its own
+/// environment (over the AgentRun's; `--env` wins over both).
+pub const MODEL_VARS: [&str; 8] = [
+    "MODEL_PROVIDER",
+    "MODEL_NAME",
+    "MODEL_BASE_URL",
+    "MODEL_PROVIDER_HEADERS",
+    "THINKING_MODE",
+    "LLM_REQUEST_TIMEOUT",
+    "LLM_MAX_RETRIES",
+    "AZURE_OPENAI_API_VERSION",
+];
+
+/// Why an `agent-runner` with this environment would send its prompts to
+/// a public endpoint nobody asked for (see
+/// [`agentpod_sdk::llm::ProviderConfig::unrequested_remote`]).
+pub fn unrequested_model(env: &BTreeMap<String, String>) -> Option<String> {
+    use agentpod_sdk::llm::ProviderConfig;
+    let get = |k: &str| env.get(k).map(String::as_str).unwrap_or_default();
+    let mut c = ProviderConfig::new(get("MODEL_PROVIDER")).with_base_url(get("MODEL_BASE_URL"));
+    if let Some(key) = MODEL_KEYS.iter().map(|k| get(k)).find(|k| !k.is_empty()) {
+        c = c.with_api_key(key);
+    }
+    c.headers =
+        agentpod_sdk::llm::parse_headers_json(get("MODEL_PROVIDER_HEADERS")).unwrap_or_default();
+    c.unrequested_remote()
+}
+
 /// Where a container sits in the Pod's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -477,6 +505,11 @@ fn proc_spec(
             for k in MODEL_KEYS {
                 if let Some(v) = penv.caller.get(k).filter(|v| !v.is_empty()) {
                     env.entry(k.to_owned()).or_insert_with(|| v.clone());
+                }
+            }
+            for k in MODEL_VARS {
+                if let Some(v) = penv.caller.get(k).filter(|v| !v.is_empty()) {
+                    env.insert(k.to_owned(), v.clone());
                 }
             }
             for (k, v) in &penv.agent_env {

@@ -64,6 +64,40 @@ pub fn spawn_cmd(name: &str, mut cmd: Command, logs: &Path) -> io::Result<Proc> 
     })
 }
 
+/// The last `n` non-empty lines of `<logs>/<name>.stderr` (read from its
+/// last 16 KiB, each cut to 300 characters): what a failed container said
+/// last.
+pub fn stderr_tail(logs: &Path, name: &str, n: usize) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    const WINDOW: u64 = 16 * 1024;
+    let Ok(mut f) = File::open(logs.join(format!("{name}.stderr"))) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(len.saturating_sub(WINDOW))).is_err()
+        || f.take(WINDOW).read_to_end(&mut buf).is_err()
+    {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            if l.chars().count() > 300 {
+                format!("{}…", l.chars().take(300).collect::<String>())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    let skip = lines.len().saturating_sub(n);
+    lines.drain(..skip);
+    lines
+}
+
 /// Sends `sig` to process group `pgid`; a group already gone is fine.
 #[allow(unsafe_code)]
 pub fn signal_group(pgid: i32, sig: i32) {

@@ -71,6 +71,17 @@ pub enum Event {
         code: Option<i32>,
         /// Run time.
         duration_ms: u64,
+        /// When it failed: the last lines of its stderr.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        stderr: Vec<String>,
+    },
+    /// A container logged a warning or an error (shown at once, each
+    /// distinct one once).
+    ContainerLog {
+        /// Container name.
+        name: String,
+        /// The line, without its timestamp.
+        line: String,
     },
     /// Streamed model text.
     Text {
@@ -282,9 +293,21 @@ impl Printer {
                 name,
                 code,
                 duration_ms,
+                stderr,
             } => {
                 let how = code.map_or("killed by a signal".to_owned(), |c| format!("exit {c}"));
-                format!("pod      │ ■ {name} ended: {how} after {duration_ms} ms")
+                let mark = if stderr.is_empty() { "■" } else { "✗" };
+                let mut s = format!("pod      │ {mark} {name} ended: {how} after {duration_ms} ms");
+                if !stderr.is_empty() {
+                    s.push_str("; the end of its stderr:");
+                    for l in stderr {
+                        s.push_str(&format!("\n                   │     {}", clip(l, 200)));
+                    }
+                }
+                s
+            }
+            Event::ContainerLog { name, line } => {
+                format!("log      │ ! {name}: {}", clip(line, 220))
             }
             Event::Thinking { content } => format!("thinking │ {}", clip(content, 160)),
             Event::ToolCall {
@@ -317,8 +340,15 @@ impl Printer {
                 tool_calls,
                 duration_ms,
             } => {
+                // A run that failed before the model answered used no
+                // tokens; "0 in, 0 out" would read like a measurement.
+                let tokens = if status == "error" && input_tokens + output_tokens == 0 {
+                    String::new()
+                } else {
+                    format!("tokens: {input_tokens} in, {output_tokens} out; ")
+                };
                 let mut s = format!(
-                    "result   │ {status}: {}\n                   │ tokens: {input_tokens} in, {output_tokens} out; {tool_calls} tool call(s); agent time {duration_ms} ms",
+                    "result   │ {status}: {}\n                   │ {tokens}{tool_calls} tool call(s); agent time {duration_ms} ms",
                     if error.is_empty() { response } else { error }
                 );
                 if !error.is_empty() && !response.is_empty() {

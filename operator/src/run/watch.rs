@@ -119,3 +119,150 @@ pub async fn stream(ipc: PathBuf, tx: UnboundedSender<Event>, mut stop: watch::R
         let _ = tokio::time::timeout(STREAM_POLL, stop.changed()).await;
     }
 }
+
+/// How often the containers' stderr files are looked at.
+const STDERR_POLL: Duration = Duration::from_millis(100);
+/// Distinct warnings shown per container; the rest stay in its log.
+const WARNINGS_PER_CONTAINER: usize = 8;
+
+/// A warning or error line of a container's log, without its timestamp:
+/// `WARN target: message fields` (text) or the `level`, `message` and
+/// fields of a JSON line. `None` for other lines.
+pub fn warning(line: &str) -> Option<String> {
+    let line = line.trim();
+    if line.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let level = v["level"].as_str()?;
+        if !matches!(level, "WARN" | "ERROR") {
+            return None;
+        }
+        let fields = v.get("fields").unwrap_or(&v);
+        let message = fields["message"].as_str().unwrap_or_default();
+        let rest: Vec<String> = fields
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !matches!(k.as_str(), "message" | "timestamp" | "level" | "target"))
+            .filter(|(_, v)| !v.is_object() && !v.is_array())
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        return Some(
+            format!("{level} {message} {}", rest.join(" "))
+                .trim_end()
+                .to_owned(),
+        );
+    }
+    // tracing's text format: `<timestamp> <LEVEL> <target>: <message>`.
+    let mut parts = line.splitn(3, char::is_whitespace);
+    let (_, rest) = (parts.next()?, parts.collect::<Vec<_>>().join(" "));
+    let rest = rest.trim_start();
+    for level in ["WARN", "ERROR"] {
+        if let Some(msg) = rest.strip_prefix(level) {
+            let msg = msg.trim_start();
+            // Drop the target (`module::path: `), keep the message.
+            let msg = match msg.split_once(": ") {
+                Some((target, m)) if !target.contains(' ') => m,
+                _ => msg,
+            };
+            return Some(format!("{level} {msg}"));
+        }
+    }
+    None
+}
+
+/// The part of a warning that stays the same when it repeats (its level
+/// and message, before the first `key=value` field).
+fn gist(w: &str) -> String {
+    w.split_whitespace()
+        .take_while(|t| !t.contains('='))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Follows `<logs>/<name>.stderr` of each container in `names` until
+/// `stop`, and shows each new warning or error line at once (a retry, the
+/// reason a container is failing), each distinct one once.
+pub async fn stderr(
+    logs: PathBuf,
+    names: Vec<String>,
+    tx: UnboundedSender<Event>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use std::io::{Read, Seek, SeekFrom};
+    struct Followed {
+        name: String,
+        offset: u64,
+        partial: String,
+        seen: Vec<String>,
+    }
+    let mut followed: Vec<Followed> = names
+        .into_iter()
+        .map(|name| Followed {
+            name,
+            offset: 0,
+            partial: String::new(),
+            seen: Vec::new(),
+        })
+        .collect();
+    loop {
+        let stopping = *stop.borrow();
+        for f in &mut followed {
+            let Ok(mut file) = std::fs::File::open(logs.join(format!("{}.stderr", f.name))) else {
+                continue;
+            };
+            if file.seek(SeekFrom::Start(f.offset)).is_err() {
+                continue;
+            }
+            // A bounded read per pass: a chatty container cannot stall this.
+            let mut buf = Vec::new();
+            let Ok(n) = file.take(256 * 1024).read_to_end(&mut buf) else {
+                continue;
+            };
+            f.offset += n as u64;
+            f.partial.push_str(&String::from_utf8_lossy(&buf));
+            while let Some(end) = f.partial.find('\n') {
+                let line: String = f.partial.drain(..=end).collect();
+                let Some(w) = warning(&line) else { continue };
+                let key = gist(&w);
+                if f.seen.contains(&key) || f.seen.len() >= WARNINGS_PER_CONTAINER {
+                    continue;
+                }
+                f.seen.push(key);
+                let _ = tx.send(Event::ContainerLog {
+                    name: f.name.clone(),
+                    line: w,
+                });
+            }
+        }
+        if stopping {
+            return;
+        }
+        let _ = tokio::time::timeout(STDERR_POLL, stop.changed()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_lose_their_timestamp_and_target() {
+        assert_eq!(
+            warning("2026-12-03T20:32:47.849072Z  WARN mcp_bridge::transports::stdio: stdio MCP server is down; restarting server=demo-tools restart_in_ms=2000").as_deref(),
+            Some("WARN stdio MCP server is down; restarting server=demo-tools restart_in_ms=2000")
+        );
+        assert_eq!(warning("2026-12-03T20:32:47Z  INFO x: fine"), None);
+        assert_eq!(
+            warning(r#"{"timestamp":"t","level":"ERROR","message":"cannot start","error":"boom","target":"x"}"#).as_deref(),
+            Some("ERROR cannot start error=boom")
+        );
+        assert_eq!(warning("Traceback (most recent call last):"), None);
+        assert_eq!(
+            gist("WARN LLM request failed, retrying attempt=1 wait_ms=500"),
+            "WARN LLM request failed, retrying"
+        );
+    }
+}
