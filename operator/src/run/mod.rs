@@ -338,10 +338,17 @@ impl Started {
     /// Records a process that ended by itself: a failure comes with the
     /// last lines of its stderr.
     fn exited(&mut self, i: usize, code: Option<i32>) {
+        self.ended(i, code, true);
+    }
+
+    /// [`Started::exited`], with the stderr lines only when `explain`.
+    fn ended(&mut self, i: usize, code: Option<i32>, explain: bool) {
         let p = self.procs.remove(i);
         let tail = match (&self.logs, code) {
-            (_, Some(0)) | (None, _) => Vec::new(),
-            (Some(logs), _) => procs::stderr_tail(logs, &p.name, STDERR_TAIL_LINES),
+            (Some(logs), c) if explain && c != Some(0) => {
+                procs::stderr_tail(logs, &p.name, STDERR_TAIL_LINES)
+            }
+            _ => Vec::new(),
         };
         self.record(&p, code, tail);
     }
@@ -869,6 +876,13 @@ async fn preflight(
             }
         }
         Some(pm) => {
+            if let Some(conf) = pm.unset_up() {
+                return Err(RunError::Setup(format!(
+                    "engine podman: podman is not set up here yet ({} is missing); run `make images`, \
+                     which sets it up and builds the images (about 5 minutes the first time)",
+                    conf.display()
+                )));
+            }
             let mut images: Vec<String> = plan
                 .containers
                 .iter()
@@ -880,10 +894,7 @@ async fn preflight(
             images.sort();
             images.dedup();
             let missing = pm.missing_images(&images).await.map_err(|e| {
-                RunError::Setup(format!(
-                    "engine podman: podman cannot be used here ({e}); run `make images`, which \
-                     sets it up and builds the images"
-                ))
+                RunError::Setup(format!("engine podman: podman does not work here: {e}"))
             })?;
             if !missing.is_empty() {
                 return Err(RunError::MissingImages {
@@ -893,6 +904,15 @@ async fn preflight(
         }
     }
     Ok(())
+}
+
+/// Where the agent's `result.json` lands on this machine.
+fn result_file(spec: &ProcSpec) -> Option<PathBuf> {
+    spec.container
+        .mounts
+        .iter()
+        .find(|m| m.path == DEFAULT_IPC_ROOT)
+        .map(|m| m.local.join("output/result.json"))
 }
 
 /// The file that says a sidecar is ready, on this machine:
@@ -1021,7 +1041,9 @@ async fn containers(
             sig = signals.recv() => return interrupted(sig),
         };
         let code = status.code();
-        st.exited(i, code);
+        // An agent that wrote its result has said why it failed there.
+        let explain = spec.role != Role::Main || result_file(spec).is_none_or(|f| !f.exists());
+        st.ended(i, code, explain);
         match spec.role {
             Role::Init if code != Some(0) => {
                 let what = format!("init container {} failed", spec.name);

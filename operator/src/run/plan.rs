@@ -65,6 +65,12 @@ pub fn unrequested_model(env: &BTreeMap<String, String>) -> Option<String> {
     c.unrequested_remote()
 }
 
+/// mcp-bridge's discovery retries in a local run (see [`plan`]).
+pub const LOCAL_MCP_DISCOVERY: [(&str, &str); 2] = [
+    ("MCP_DISCOVERY_ATTEMPTS", "2"),
+    ("MCP_DISCOVERY_RETRY_DELAY", "1s"),
+];
+
 /// Where a container sits in the Pod's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -480,6 +486,14 @@ fn proc_spec(
         }
     }
     for env in [&mut env, &mut cenv] {
+        if image_name(&image) == "mcp-bridge" {
+            // Here the MCP servers are local commands: one that does not
+            // start at once will not start later. Two tries, a second
+            // apart, instead of six ten seconds apart.
+            for (k, v) in LOCAL_MCP_DISCOVERY {
+                env.insert(k.into(), v.into());
+            }
+        }
         if env.contains_key("EVENT_BUS_URL") || image_name(&image) == "ipc-bridge" {
             env.insert("EVENT_BUS_URL".into(), penv.bus_url.clone());
         }

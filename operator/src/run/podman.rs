@@ -97,6 +97,21 @@ impl Podman {
         }
     }
 
+    /// When podman is the project's `scripts/podman.sh` and its private
+    /// configuration is not written yet (`make images` has never run):
+    /// the file it needs.
+    pub fn unset_up(&self) -> Option<PathBuf> {
+        if self.program.file_name()? != "podman.sh" {
+            return None;
+        }
+        let conf = self
+            .program
+            .parent()?
+            .parent()?
+            .join("target/podman/containers.conf");
+        (!conf.is_file()).then_some(conf)
+    }
+
     /// A podman command with the caller's environment.
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.program);

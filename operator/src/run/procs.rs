@@ -65,8 +65,8 @@ pub fn spawn_cmd(name: &str, mut cmd: Command, logs: &Path) -> io::Result<Proc> 
 }
 
 /// The last `n` non-empty lines of `<logs>/<name>.stderr` (read from its
-/// last 16 KiB, each cut to 300 characters): what a failed container said
-/// last.
+/// last 16 KiB, log lines made short, each cut to 300 characters): what a
+/// failed container said last.
 pub fn stderr_tail(logs: &Path, name: &str, n: usize) -> Vec<String> {
     use std::io::{Read, Seek, SeekFrom};
     const WINDOW: u64 = 16 * 1024;
@@ -85,6 +85,7 @@ pub fn stderr_tail(logs: &Path, name: &str, n: usize) -> Vec<String> {
         .lines()
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty())
+        .map(super::watch::compact)
         .map(|l| {
             if l.chars().count() > 300 {
                 format!("{}…", l.chars().take(300).collect::<String>())

@@ -125,17 +125,15 @@ const STDERR_POLL: Duration = Duration::from_millis(100);
 /// Distinct warnings shown per container; the rest stay in its log.
 const WARNINGS_PER_CONTAINER: usize = 8;
 
-/// A warning or error line of a container's log, without its timestamp:
-/// `WARN target: message fields` (text) or the `level`, `message` and
-/// fields of a JSON line. `None` for other lines.
-pub fn warning(line: &str) -> Option<String> {
+/// A log line made short: a `tracing` text line without its timestamp
+/// and target (`WARN message fields`), a JSON line as its level, message
+/// and plain fields; anything else as it is.
+pub fn compact(line: &str) -> String {
     let line = line.trim();
-    if line.starts_with('{') {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
-        let level = v["level"].as_str()?;
-        if !matches!(level, "WARN" | "ERROR") {
-            return None;
-        }
+    if line.starts_with('{')
+        && let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+        && let Some(level) = v["level"].as_str()
+    {
         let fields = v.get("fields").unwrap_or(&v);
         let message = fields["message"].as_str().unwrap_or_default();
         let rest: Vec<String> = fields
@@ -149,28 +147,40 @@ pub fn warning(line: &str) -> Option<String> {
                 other => format!("{k}={other}"),
             })
             .collect();
-        return Some(
-            format!("{level} {message} {}", rest.join(" "))
-                .trim_end()
-                .to_owned(),
-        );
+        return format!("{level} {message} {}", rest.join(" "))
+            .trim_end()
+            .to_owned();
     }
     // tracing's text format: `<timestamp> <LEVEL> <target>: <message>`.
-    let mut parts = line.splitn(3, char::is_whitespace);
-    let (_, rest) = (parts.next()?, parts.collect::<Vec<_>>().join(" "));
+    let mut parts = line.splitn(2, char::is_whitespace);
+    let (stamp, rest) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
     let rest = rest.trim_start();
-    for level in ["WARN", "ERROR"] {
-        if let Some(msg) = rest.strip_prefix(level) {
+    for level in ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] {
+        if stamp.contains('T')
+            && let Some(msg) = rest.strip_prefix(level)
+        {
             let msg = msg.trim_start();
-            // Drop the target (`module::path: `), keep the message.
+            // Drop the spans (`name{fields}:`) and the target
+            // (`module::path: `), keep the message.
+            let msg = msg.rsplit_once("}: ").map_or(msg, |(_, m)| m);
             let msg = match msg.split_once(": ") {
                 Some((target, m)) if !target.contains(' ') => m,
                 _ => msg,
             };
-            return Some(format!("{level} {msg}"));
+            return format!("{level} {msg}");
         }
     }
-    None
+    line.to_owned()
+}
+
+/// A warning or error line of a container's log, made short ([`compact`]);
+/// `None` for other lines.
+pub fn warning(line: &str) -> Option<String> {
+    let c = compact(line);
+    (c.starts_with("WARN ") || c.starts_with("ERROR ")).then_some(c)
 }
 
 /// The part of a warning that stays the same when it repeats (its level
@@ -256,10 +266,15 @@ mod tests {
         );
         assert_eq!(warning("2026-12-03T20:32:47Z  INFO x: fine"), None);
         assert_eq!(
+            warning("2026-12-03T21:13:42Z  WARN sympozium.agent.run{instance=a task.summary=Do x, y: z}:gen_ai.chat{round=1}: agentpod_sdk::llm::http: LLM request failed, retrying attempt=1").as_deref(),
+            Some("WARN LLM request failed, retrying attempt=1")
+        );
+        assert_eq!(
             warning(r#"{"timestamp":"t","level":"ERROR","message":"cannot start","error":"boom","target":"x"}"#).as_deref(),
             Some("ERROR cannot start error=boom")
         );
         assert_eq!(warning("Traceback (most recent call last):"), None);
+        assert_eq!(compact("  plain words "), "plain words");
         assert_eq!(
             gist("WARN LLM request failed, retrying attempt=1 wait_ms=500"),
             "WARN LLM request failed, retrying"
