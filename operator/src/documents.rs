@@ -542,18 +542,24 @@ fn check_run(inputs: &Inputs, bundle: &Bundle, reported: &BTreeSet<String>) -> V
             {
                 broken_packs.insert(pack.0.to_owned());
             }
-        } else if !out.iter().any(|o| o.field == p.field) {
+        } else if !out.contains(&p) {
             out.push(p);
         }
     };
-    for p in dangling(inputs, bundle) {
-        add(p);
-    }
     for p in validate(inputs) {
         add(p);
     }
-    if let Err(e) = render(inputs, &RenderOptions::default()) {
-        add(problem(e.field(), e.problem()));
+    for p in dangling(inputs, bundle) {
+        add(p);
+    }
+    // What render refuses follows from a field: said only when that field
+    // has no problem yet.
+    let refused = render(inputs, &RenderOptions::default()).err();
+    drop(add);
+    if let Some(e) = refused
+        && !out.iter().any(|o| o.field == e.field())
+    {
+        out.push(problem(e.field(), e.problem()));
     }
     for pack in broken_packs {
         out.push(problem(
@@ -615,11 +621,15 @@ pub fn check(sources: &[Source]) -> Checked {
         })
         .collect();
     for (r, run) in runs {
-        if !results[r].1.problems.is_empty() {
-            continue;
-        }
         let inputs = checked.bundle.inputs_for(&checked.bundle.runs[run]);
-        results[r].1.problems = check_run(&inputs, &checked.bundle, &reported);
+        let own = &mut results[r].1.problems;
+        let wrong: BTreeSet<String> = own.iter().map(|p| p.field.clone()).collect();
+        // A field the document's own checks found wrong is said once.
+        own.extend(
+            check_run(&inputs, &checked.bundle, &reported)
+                .into_iter()
+                .filter(|p| !wrong.contains(&p.field)),
+        );
     }
     checked.results = results.into_iter().map(|(_, r)| r).collect();
     checked
