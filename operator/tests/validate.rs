@@ -77,14 +77,17 @@ fn the_broken_corpus_gives_the_documented_line_per_problem() {
     // file (with the document when there are several).
     for f in &files {
         assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(f.as_str()) && !l.ends_with(": ok")
-                    && !l.contains(": ok (")),
+            stdout.lines().any(|l| l.starts_with(f.as_str())
+                && !l.ends_with(": ok")
+                && !l.contains(": ok (")),
             "{f} shows no problem:\n{stdout}"
         );
     }
-    assert!(stdout.lines().all(|l| !l.contains("Caused by") && !l.contains("backtrace")));
+    assert!(
+        stdout
+            .lines()
+            .all(|l| !l.contains("Caused by") && !l.contains("backtrace"))
+    );
     // No problem is said twice.
     let mut lines: Vec<&str> = stdout.lines().collect();
     let n = lines.len();
@@ -96,7 +99,11 @@ fn the_broken_corpus_gives_the_documented_line_per_problem() {
 #[test]
 fn every_example_is_valid() {
     let mut args = vec!["validate".to_owned()];
-    for dir in ["examples/agentruns", "skillpacks", "operator/tests/fixtures"] {
+    for dir in [
+        "examples/agentruns",
+        "skillpacks",
+        "operator/tests/fixtures",
+    ] {
         let mut files: Vec<String> = std::fs::read_dir(root().join(dir))
             .unwrap()
             .flatten()
