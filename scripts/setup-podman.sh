@@ -15,9 +15,11 @@ cd "$(dirname "$0")/.."
 log() { printf 'setup-podman: %s\n' "$*" >&2; }
 
 # Debian packages: podman and its OCI runtime and init; busybox-static
-# gives the SkillPack images /bin/sh; ripgrep goes into skill-code.
+# gives the SkillPack images /bin/sh; ripgrep goes into skill-code;
+# iproute2 lets the newcomer tests bring up loopback in a network
+# namespace of their own.
 need=()
-for pkg in podman runc catatonit busybox-static ripgrep; do
+for pkg in podman runc catatonit busybox-static ripgrep iproute2; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     need+=("$pkg")
   fi
@@ -32,7 +34,7 @@ if [ "${#need[@]}" -gt 0 ]; then
     "${sudo_[@]}" apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
   fi
 else
-  log "podman, runc, catatonit, busybox-static and ripgrep already installed"
+  log "podman, runc, catatonit, busybox-static, ripgrep and iproute2 already installed"
 fi
 
 dir=target/podman

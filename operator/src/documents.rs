@@ -554,9 +554,7 @@ fn check_run(inputs: &Inputs, bundle: &Bundle, reported: &BTreeSet<String>) -> V
     }
     // What render refuses follows from a field: said only when that field
     // has no problem yet.
-    let refused = render(inputs, &RenderOptions::default()).err();
-    drop(add);
-    if let Some(e) = refused
+    if let Some(e) = render(inputs, &RenderOptions::default()).err()
         && !out.iter().any(|o| o.field == e.field())
     {
         out.push(problem(e.field(), e.problem()));

@@ -62,7 +62,7 @@ fn hostile(s: &str, n: usize, dir: &Path) -> String {
 fn poison(v: &mut Value, key: &str, seen: &mut BTreeMap<String, String>, dir: &Path) {
     match v {
         // `memory` names the built-in memory skill, not a resource.
-        Value::String(s) if !KEPT.contains(&key) && !(key == "skillPackRef" && s == "memory") => {
+        Value::String(s) if !(KEPT.contains(&key) || key == "skillPackRef" && s == "memory") => {
             let n = seen.len();
             let h = seen
                 .entry(s.clone())

@@ -359,8 +359,9 @@ fn a_missing_image_names_make_images() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("make images"), "{err}");
+    assert_eq!(out.status.code(), Some(2), "a setup mistake: {err}");
+    assert_eq!(err.matches("make images").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "said once: {err}");
     assert!(
         err.contains("localhost/agentpod/agent-runner:no-such-tag"),
         "{err}"

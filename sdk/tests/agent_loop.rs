@@ -140,8 +140,7 @@ async fn run_once(llm: &ScriptedLlm) -> String {
     agent
         .run("system", "go", None)
         .await
-        .err()
-        .expect("the run fails")
+        .expect_err("the run fails")
         .to_string()
 }
 
