@@ -658,7 +658,7 @@ fn render(o: &Opts, setup: &Setup, r: &[Results; 2]) -> Result<Section> {
 
     let turn_ratio = pg.mean.as_secs_f64() / rg.mean.as_secs_f64().max(1e-12);
     let rss_ratio = pr as f64 / rr.max(1) as f64;
-    b.push_str("### Goals (issue 3)\n\n| goal | measured | |\n|---|---:|---|\n");
+    b.push_str("### Goals\n\n| goal | measured | |\n|---|---:|---|\n");
     let _ = writeln!(
         b,
         "| cold start < 20 ms (judged on p99) | p50 {}, p99 {} | {} |",

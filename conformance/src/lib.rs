@@ -1,5 +1,5 @@
 //! agentpod-conformance: black-box scenarios for the Sympozium in-Pod
-//! contract (`spec/upstream-inpod-contract.md`) and the player that runs
+//! contract (`docs/contract.md`) and the player that runs
 //! them against any implementation: binaries on this machine or images
 //! through podman.
 //!

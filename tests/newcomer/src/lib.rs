@@ -205,7 +205,6 @@ impl Case {
             "AGENTPOD_ENGINE",
             "AGENTPOD_BIN_DIR",
             "AGENTPOD_PODMAN",
-            "CARGO_TARGET_DIR",
         ] {
             cmd.env_remove(k);
         }
