@@ -311,16 +311,7 @@ async fn create_job(run: Arc<AgentRun>, ctx: Context<AgentRun>, shared: &Shared)
 
 /// Whether the run uses the `memory` skill (a memory-server Deployment).
 fn uses_memory_server(inputs: &Inputs) -> bool {
-    let refs = if inputs.run.spec.skills.is_empty() {
-        inputs
-            .agent
-            .as_ref()
-            .map(|a| a.spec.skills.as_slice())
-            .unwrap_or_default()
-    } else {
-        inputs.run.spec.skills.as_slice()
-    };
-    refs.iter().any(|r| r.skill_pack_ref == "memory")
+    inputs.skills().iter().any(|r| r.skill_pack_ref == "memory")
 }
 
 /// Whether Deployment `<agent>-memory` has a ready replica.

@@ -461,14 +461,8 @@ fn dangling(inputs: &Inputs, bundle: &Bundle) -> Vec<Violation> {
             .iter()
             .map(|p| p.metadata.name.as_deref()),
     );
-    let run_skills = run.spec.skills.iter().enumerate();
-    let agent_skills = inputs
-        .agent
-        .iter()
-        .filter(|_| run.spec.skills.is_empty())
-        .flat_map(|a| a.spec.skills.iter().enumerate());
     let from_agent = run.spec.skills.is_empty();
-    for (i, r) in run_skills.chain(agent_skills) {
+    for (i, r) in inputs.skills().iter().enumerate() {
         let name = r.pack_name();
         if name.is_empty() || BUILT_IN_PACKS.contains(&name) || packs.iter().any(|p| p == name) {
             continue;

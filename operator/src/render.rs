@@ -104,6 +104,16 @@ pub struct Inputs {
     pub model_endpoint: Option<String>,
 }
 
+impl Inputs {
+    /// The run's skill refs: its own, or its Agent's when it has none.
+    pub fn skills(&self) -> &[crate::resources::SkillRef] {
+        match (&self.agent, self.run.spec.skills.is_empty()) {
+            (Some(a), true) => &a.spec.skills,
+            _ => &self.run.spec.skills,
+        }
+    }
+}
+
 /// Name of the ConfigMap with the run's inputs (not mounted; for
 /// tooling and hooks).
 pub fn input_config_map_name(run: &str) -> String {
@@ -509,14 +519,7 @@ impl<'a> Renderer<'a> {
 
     /// Skill refs: the run's, or the Agent's when the run has none.
     fn skills(&self) -> Vec<&'a crate::resources::SkillRef> {
-        if !self.run.spec.skills.is_empty() {
-            return self.run.spec.skills.iter().collect();
-        }
-        self.inputs
-            .agent
-            .as_ref()
-            .map(|a| a.spec.skills.iter().collect())
-            .unwrap_or_default()
+        self.inputs.skills().iter().collect()
     }
 
     fn pack(&self, name: &str) -> Option<&'a SkillPack> {

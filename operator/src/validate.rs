@@ -197,15 +197,7 @@ pub fn name_violations(inputs: &Inputs) -> Vec<Violation> {
             "sympozium.ai/instance",
         );
     }
-    let skills = if spec.skills.is_empty() {
-        inputs
-            .agent
-            .as_ref()
-            .map(|a| a.spec.skills.as_slice())
-            .unwrap_or_default()
-    } else {
-        spec.skills.as_slice()
-    };
+    let skills = inputs.skills();
     for (i, r) in spec.skills.iter().enumerate() {
         let field = item("spec.skills", i);
         if r.skill_pack_ref.is_empty() {
@@ -409,16 +401,8 @@ pub fn validate(inputs: &Inputs) -> Vec<Violation> {
         }
     }
 
-    let skills: Vec<_> = if spec.skills.is_empty() {
-        inputs
-            .agent
-            .as_ref()
-            .map(|a| a.spec.skills.clone())
-            .unwrap_or_default()
-    } else {
-        spec.skills.clone()
-    };
-    let packs: Vec<_> = skills
+    let packs: Vec<_> = inputs
+        .skills()
         .iter()
         .filter_map(|r| {
             inputs
