@@ -72,8 +72,19 @@ impl Tool for WordStats {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // A configuration mistake is one line on stderr, never a backtrace,
+    // whatever RUST_BACKTRACE says.
+    let result = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run()));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => agentpod_sdk::logging::fatal("custom-agent", e.as_ref(), 1),
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     if std::env::args().skip(1).any(|a| a == "-h" || a == "--help") {
         println!("{USAGE}");
         return Ok(());

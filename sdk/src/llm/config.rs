@@ -331,6 +331,9 @@ impl ConfigError {
 /// without a key or a URL anyone set is refused: nothing leaves the
 /// machine unasked.
 pub fn build(config: &ProviderConfig) -> Result<Arc<dyn Provider>, ConfigError> {
+    if config.provider == "bedrock" {
+        return Err(ConfigError::Unsupported(config.provider.clone()));
+    }
     if let Some(why) = config.unrequested_remote() {
         return Err(ConfigError::Unrequested(why));
     }

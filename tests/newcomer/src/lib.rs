@@ -41,11 +41,29 @@ pub const PACKAGES: [&str; 8] = [
     "text-tools",
 ];
 
-/// Builds the binaries once per test binary (quick when up to date; `make
-/// test` has built them already).
+/// The binaries the tests run, one per package of [`PACKAGES`].
+pub const BINARIES: [&str; 8] = [
+    "agentpod",
+    "agent-runner",
+    "ipc-bridge",
+    "mcp-bridge",
+    "tool-executor",
+    "memory-server",
+    "scripted-llm",
+    "text-tools",
+];
+
+/// Builds the packages once per test binary when one of their binaries is
+/// missing. `cargo test --workspace` (`make test`) builds every binary of
+/// the workspace before any test runs, so there they are up to date; a
+/// lone `cargo test -p agentpod-newcomer` after changing them wants a
+/// `cargo build` first.
 pub fn ensure_built() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        if BINARIES.iter().all(|b| bin_dir().join(b).is_file()) {
+            return;
+        }
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(["build", "-q", "--bins"]).current_dir(repo());
         for p in PACKAGES {
